@@ -1,0 +1,431 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: qbee.unprivileged contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: agent_info
+short_description: Everything this collection needs to know about qbee-agent on a device, in one round trip
+version_added: 1.0.0
+description:
+  - Reads, and never changes, the state of qbee-agent on a device. The roles use it for
+    their preflight checks and for verifying the agent after a restart; the verify playbook
+    uses it to audit a fleet.
+  - Reports whether systemd is booted, the agent binary and configuration file, the unit's
+    state and merged settings (user, groups, drop-ins, environment), the main process's real
+    user and groups, and optionally a user, groups, paths and the unit's last journal lines.
+author:
+  - qbee.unprivileged maintainers (@qbee-unprivileged)
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: It changes nothing, so there is nothing to diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on the device that has qbee-agent.
+options:
+  service:
+    description: The agent's systemd unit.
+    type: str
+    default: qbee-agent.service
+  config_path:
+    description: The agent's configuration file.
+    type: path
+    default: /etc/qbee/qbee-agent.json
+  binary:
+    description: The agent's executable.
+    type: path
+    default: /usr/bin/qbee-agent
+  dropin_dir:
+    description: The folder of the unit's drop-in files.
+    type: path
+    default: /etc/systemd/system/qbee-agent.service.d
+  user:
+    description:
+      - A user to report on (for example the agent's), with its groups and its
+        C(/etc/subuid) and C(/etc/subgid) ranges.
+    type: str
+  groups:
+    description: Groups to look up (for example C(docker), C(tss)).
+    type: list
+    elements: str
+    default: []
+  paths:
+    description: Paths to stat on the device (symbolic links followed).
+    type: list
+    elements: path
+    default: []
+  journal_lines:
+    description: How many of the unit's last journal lines to return (0 for none).
+    type: int
+    default: 0
+  wait_settle:
+    description:
+      - When above 0, wait until the unit is active and its main process has run for this many
+        seconds as the unit's C(User=) (root when unset) with every group of its
+        C(SupplementaryGroups=), and fail when that does not happen within O(wait_timeout).
+      - The agent validates its configuration at start and exits at once when it cannot run,
+        so a process that has stayed up for a few seconds has passed those checks.
+    type: float
+    default: 0
+  wait_timeout:
+    description: How many seconds O(wait_settle) may take in all.
+    type: int
+    default: 60
+notes:
+  - Values of C(bootstrap_key) and C(http_proxy_pass) in the configuration are masked.
+"""
+
+EXAMPLES = r"""
+- name: Read the agent's state
+  qbee.unprivileged.agent_info:
+    user: qbee-agent
+    groups: [docker, tss]
+    paths: [/usr/bin/sudo, /var/run/docker.sock]
+  register: qbee_agent_info
+
+- name: Show who the agent runs as
+  ansible.builtin.debug:
+    msg: "{{ qbee_agent_info.process.user }} in {{ qbee_agent_info.process.group_names }}"
+"""
+
+RETURN = r"""
+systemd_booted:
+  description: Whether systemd is the running init system.
+  returned: always
+  type: bool
+binary:
+  description: The agent's executable (C(path), C(exists)).
+  returned: always
+  type: dict
+config:
+  description:
+    - The configuration file. C(exists), C(error) (a message when it cannot be read or parsed)
+      and C(data) (the parsed object, secrets masked).
+  returned: always
+  type: dict
+  sample: {"path": "/etc/qbee/qbee-agent.json", "exists": true, "error": null, "data": {"port": "443"}}
+unit:
+  description:
+    - The unit as systemd sees it, with its drop-ins merged. C(load_state) is C(not-found) when
+      the unit does not exist. Empty when systemd is not booted.
+  returned: always
+  type: dict
+  sample: {"load_state": "loaded", "active_state": "active", "main_pid": 1234, "user": "qbee-agent",
+           "group": "qbee-agent", "supplementary_groups": ["docker"], "drop_in_paths": [],
+           "environment": ["SHELL=/bin/bash"], "n_restarts": 0, "unit_file_state": "enabled"}
+process:
+  description:
+    - The unit's main process, read from C(/proc); null when it does not run.
+    - C(age_seconds) is how long it has been running.
+  returned: always
+  type: dict
+  sample: {"pid": 1234, "uid": 998, "gid": 998, "user": "qbee-agent", "groups": [998, 995],
+           "group_names": ["docker", "qbee-agent"], "age_seconds": 12.5}
+dropins:
+  description: The file names in O(dropin_dir), sorted.
+  returned: always
+  type: list
+  elements: str
+user:
+  description:
+    - The user named in O(user) (C(exists), C(uid), C(gid), C(home), C(shell), C(groups),
+      C(subuid), C(subgid)), and C(subid_next), the first id after every range in
+      C(/etc/subuid) and C(/etc/subgid) (at least 100000).
+  returned: when O(user) is given
+  type: dict
+groups:
+  description: For each group in O(groups), C(exists), C(gid) and C(members).
+  returned: always
+  type: dict
+paths:
+  description: For each path in O(paths), C(exists), C(executable), C(mode), C(uid), C(gid) and C(realpath).
+  returned: always
+  type: dict
+journal:
+  description: The unit's last journal lines (the last 20 when O(wait_settle) failed).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import grp
+import json
+import os
+import pwd
+import stat
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+SECRET_KEYS = ("bootstrap_key", "http_proxy_pass")
+UNIT_PROPERTIES = {
+    "LoadState": "load_state",
+    "ActiveState": "active_state",
+    "SubState": "sub_state",
+    "MainPID": "main_pid",
+    "User": "user",
+    "Group": "group",
+    "SupplementaryGroups": "supplementary_groups",
+    "FragmentPath": "fragment_path",
+    "DropInPaths": "drop_in_paths",
+    "Environment": "environment",
+    "NRestarts": "n_restarts",
+    "UnitFileState": "unit_file_state",
+}
+LIST_PROPERTIES = ("supplementary_groups", "drop_in_paths", "environment")
+INT_PROPERTIES = ("main_pid", "n_restarts")
+
+
+def read_config(path):
+    result = {"path": path, "exists": os.path.exists(path), "error": None, "data": None}
+    if not result["exists"]:
+        return result
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError) as exc:
+        result["error"] = "cannot read: %s" % (exc.strerror or exc)
+        return result
+    except ValueError as exc:  # includes UnicodeDecodeError
+        result["error"] = "not valid JSON: %s" % exc
+        return result
+    if not isinstance(data, dict):
+        result["error"] = "not a JSON object"
+        return result
+    result["data"] = dict(
+        (k, "********" if k.lower() in SECRET_KEYS and v not in (None, "") else v) for k, v in data.items()
+    )
+    return result
+
+
+def read_unit(module, service):
+    systemctl = module.get_bin_path("systemctl")
+    if not systemctl:
+        return {}
+    args = [systemctl, "show", service, "--no-pager"] + ["--property=%s" % p for p in UNIT_PROPERTIES]
+    rc, out, err = module.run_command(args)
+    if rc != 0:
+        module.fail_json(msg="systemctl show %s failed: %s" % (service, err.strip() or out.strip()))
+    unit = {}
+    for line in out.splitlines():
+        key, _sep, value = line.partition("=")
+        if key in UNIT_PROPERTIES:
+            unit[UNIT_PROPERTIES[key]] = value
+    for key in LIST_PROPERTIES:
+        unit[key] = unit.get(key, "").split()
+    for key in INT_PROPERTIES:
+        try:
+            unit[key] = int(unit.get(key) or 0)
+        except ValueError:
+            unit[key] = 0
+    return unit
+
+
+def group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def read_process(pid):
+    if not pid:
+        return None
+    fields = {}
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            for line in handle:
+                key, _sep, value = line.partition(":")
+                fields[key] = value.split()
+        with open("/proc/%d/stat" % pid) as handle:
+            # The command name may hold spaces; fields after it are space-separated.
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+    uid, gid = int(fields["Uid"][0]), int(fields["Gid"][0])
+    groups = sorted(int(g) for g in fields.get("Groups", []))
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return {
+        "pid": pid,
+        "uid": uid,
+        "gid": gid,
+        "user": user,
+        "groups": groups,
+        "group_names": sorted(group_name(g) for g in groups),
+        "age_seconds": round(uptime - start_ticks / float(os.sysconf("SC_CLK_TCK")), 2),
+    }
+
+
+def read_subids(path, name):
+    """Return (ranges of name, the end of the highest range in the file)."""
+    ranges, end = [], 0
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except (IOError, OSError):
+        return ranges, end
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            continue
+        start, count = int(parts[1]), int(parts[2])
+        end = max(end, start + count)
+        if parts[0] == name:
+            ranges.append({"start": start, "count": count})
+    return ranges, end
+
+
+def read_user(name):
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return {"name": name, "exists": False, "subid_next": None}
+    groups = sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)
+    subuid, end_uid = read_subids("/etc/subuid", name)
+    subgid, end_gid = read_subids("/etc/subgid", name)
+    return {
+        "name": name,
+        "exists": True,
+        "uid": entry.pw_uid,
+        "gid": entry.pw_gid,
+        "primary_group": group_name(entry.pw_gid),
+        "home": entry.pw_dir,
+        "shell": entry.pw_shell,
+        "groups": groups,
+        "subuid": subuid,
+        "subgid": subgid,
+        "subid_next": max(100000, end_uid, end_gid),
+    }
+
+
+def read_group(name):
+    try:
+        entry = grp.getgrnam(name)
+    except KeyError:
+        return {"exists": False, "gid": None, "members": []}
+    return {"exists": True, "gid": entry.gr_gid, "members": list(entry.gr_mem)}
+
+
+def read_path(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {"exists": False, "executable": False, "mode": None, "uid": None, "gid": None, "realpath": None}
+    return {
+        "exists": True,
+        "executable": stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111),
+        "type": "socket" if stat.S_ISSOCK(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode)
+        else "char" if stat.S_ISCHR(st.st_mode) else "file",
+        "mode": "%04o" % stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "realpath": os.path.realpath(path),
+    }
+
+
+def read_journal(module, service, lines):
+    journalctl = module.get_bin_path("journalctl")
+    if not lines or not journalctl:
+        return []
+    rc, out, _err = module.run_command([journalctl, "-u", service, "-n", str(lines), "--no-pager", "-o", "short-iso"])
+    return out.splitlines() if rc == 0 else []
+
+
+def settle_problem(unit, process, settle):
+    """Why the agent does not (yet) run as its unit says; None when it does."""
+    if unit.get("active_state") != "active":
+        return "the unit is %s (%s)" % (unit.get("active_state"), unit.get("sub_state"))
+    if not process:
+        return "the unit has no main process"
+    expected = unit.get("user") or "root"
+    if expected not in (process["user"], str(process["uid"])):
+        return "the agent runs as %s, the unit says %s" % (process["user"], expected)
+    missing = set(unit.get("supplementary_groups", [])) - set(process["group_names"]) - set(
+        str(g) for g in process["groups"]
+    )
+    if missing:
+        return "the agent lacks the groups %s" % ", ".join(sorted(missing))
+    if process["age_seconds"] < settle:
+        return "the agent has been up for only %.1f s" % process["age_seconds"]
+    return None
+
+
+def wait_settled(module, service, settle, timeout):
+    deadline = time.time() + timeout
+    while True:
+        unit = read_unit(module, service)
+        process = read_process(unit.get("main_pid"))
+        problem = settle_problem(unit, process, settle)
+        if problem is None or time.time() >= deadline:
+            return unit, process, problem
+        time.sleep(0.5)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            service=dict(type="str", default="qbee-agent.service"),
+            config_path=dict(type="path", default="/etc/qbee/qbee-agent.json"),
+            binary=dict(type="path", default="/usr/bin/qbee-agent"),
+            dropin_dir=dict(type="path", default="/etc/systemd/system/qbee-agent.service.d"),
+            user=dict(type="str"),
+            groups=dict(type="list", elements="str", default=[]),
+            paths=dict(type="list", elements="path", default=[]),
+            journal_lines=dict(type="int", default=0),
+            wait_settle=dict(type="float", default=0),
+            wait_timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    booted = os.path.isdir("/run/systemd/system")
+    problem = None
+    if booted and params["wait_settle"] > 0:
+        unit, process, problem = wait_settled(module, params["service"], params["wait_settle"], params["wait_timeout"])
+    else:
+        unit = read_unit(module, params["service"]) if booted else {}
+        process = read_process(unit.get("main_pid"))
+    try:
+        dropins = sorted(os.listdir(params["dropin_dir"]))
+    except OSError:
+        dropins = []
+    result = dict(
+        changed=False,
+        systemd_booted=booted,
+        binary={"path": params["binary"], "exists": os.path.isfile(params["binary"])},
+        config=read_config(params["config_path"]),
+        unit=unit,
+        process=process,
+        dropins=dropins,
+        groups=dict((name, read_group(name)) for name in params["groups"]),
+        paths=dict((path, read_path(path)) for path in params["paths"]),
+        journal=read_journal(module, params["service"], params["journal_lines"]) if booted else [],
+    )
+    if params["user"]:
+        result["user"] = read_user(params["user"])
+    if problem:
+        if not result["journal"]:
+            result["journal"] = read_journal(module, params["service"], 20)
+        module.fail_json(
+            msg="%s did not stay up as configured within %d s: %s" % (params["service"], params["wait_timeout"], problem),
+            **result
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
