@@ -1,0 +1,44 @@
+"""Every role documents every variable it has, with the default it really has,
+and docs/roles/ is what tests/bin/role-docs generates from the specs."""
+
+import importlib.machinery
+import importlib.util
+import os
+
+import pytest
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPT = os.path.join(REPO, "tests", "bin", "role-docs")
+_LOADER = importlib.machinery.SourceFileLoader("role_docs", SCRIPT)
+_SPEC = importlib.util.spec_from_loader("role_docs", _LOADER)
+role_docs = importlib.util.module_from_spec(_SPEC)
+_LOADER.exec_module(role_docs)
+
+ROLES = role_docs.roles()
+
+
+def load(role, *path):
+    with open(os.path.join(REPO, "roles", role, *path)) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def test_every_role_is_covered():
+    assert set(ROLES) == {"common", "base", "remote_console", "sudoers", "docker", "podman", "tpm"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_argument_specs_agree(role):
+    defaults = load(role, "defaults", "main.yml")
+    options = load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert sorted(defaults) == sorted(options), "defaults/main.yml and argument_specs.yml list different variables"
+    for name, option in options.items():
+        assert name.startswith("qbee_agent_"), name
+        assert option.get("default") == defaults[name], name
+        assert option.get("description") and option.get("type"), name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_docs_are_generated_from_the_specs(role):
+    with open(os.path.join(REPO, "docs", "roles", role + ".md")) as handle:
+        assert handle.read() == role_docs.render(role), "run tests/bin/role-docs"
