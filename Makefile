@@ -20,15 +20,18 @@ export ANSIBLE_FORCE_COLOR := 0
 SCENARIO ?=
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help test venv engine images lint unit sanity molecule clean
+.PHONY: help demo test venv engine images lint unit sanity molecule artifact bench role-docs clean
 
 help:
-	@echo "make test                  everything CI runs: lint, unit, sanity, molecule"
+	@echo "make demo                  convert a local fleet of three containers, then audit it"
+	@echo "make test                  everything CI runs: lint, unit, sanity, molecule, artifact"
 	@echo "make lint | unit | sanity  one gate"
 	@echo "make molecule [SCENARIO=x] all Molecule scenarios, or one ($(SCENARIOS))"
+	@echo "make artifact              build the tarball, install it, run site and verify from it"
+	@echo "make bench [BENCH_ARGS=..] the fleet benchmark; rewrites docs/performance.md"
 	@echo "make clean                 remove build/ (stops the dockerd it started)"
 
-test: lint unit sanity molecule
+test: lint unit sanity molecule artifact
 
 venv:
 	@tests/bin/setup-venv
@@ -38,6 +41,12 @@ engine:
 
 images: engine
 	@tests/bin/build-images
+
+demo: venv images
+	ansible-playbook -i localhost, demo/demo.yml
+
+role-docs: venv
+	tests/bin/role-docs
 
 lint: venv
 	yamllint --strict .
@@ -56,6 +65,13 @@ molecule: venv images
 	  molecule test -s $$s; \
 	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
 	done
+
+BENCH_ARGS ?= --sizes 1 8 24 --repeat 3 --forks 24
+bench: venv images
+	python bench/run.py $(BENCH_ARGS)
+
+artifact: venv images
+	@tests/bin/artifact-check
 
 clean:
 	@if [ -f $(BUILD)/dockerd.pid ] && kill -0 $$(cat $(BUILD)/dockerd.pid) 2>/dev/null; then \
