@@ -1,21 +1,14 @@
 """agent_config on a real device: the agent restarts once and keeps running."""
 
 import json
-import time
 
 import pytest
 
-CONFIG = "/etc/qbee/qbee-agent.json"
-STATUS = "/var/lib/qbee/standin-status.json"
-START_LOG = "/var/lib/qbee/standin-starts.log"
+from qbee_checks import CONFIG, fresh_status, start_count
 EXPECTED = (
     '{"server":"device.app.qbee.io","port":"443","elevation_command":["/usr/bin/sudo","-n"],'
     '"http_proxy_server":"proxy.invalid","http_proxy_port":"3128","http_proxy_pass":"not-a-real-password"}'
 )
-
-
-def status(host):
-    return json.loads(host.file(STATUS).content_string)
 
 
 def test_config_merged_in_the_agents_layout(host):
@@ -29,10 +22,8 @@ def test_config_merged_in_the_agents_layout(host):
 def test_agent_restarted_exactly_once_and_runs_with_the_new_config(host):
     assert host.service("qbee-agent").is_running
     # One start at boot, one from the handler; none from the idempotence run.
-    assert len(host.file(START_LOG).content_string.splitlines()) == 2
-    host.run("systemctl kill -s HUP qbee-agent")
-    time.sleep(1)
-    report = status(host)
+    assert start_count(host) == 2
+    report = fresh_status(host)
     assert report["config"]["elevation_command"] == ["/usr/bin/sudo", "-n"]
     assert report["config"]["http_proxy_pass"] == "********"
     assert report["elevation"]["ok"] is True

@@ -3,7 +3,7 @@
 import json
 import time
 
-from conftest import STATUS, read_status, start_count, wait_for
+from qbee_checks import STATUS, read_status, start_count, wait_for
 
 CONFIG = "/etc/qbee/qbee-agent.json"
 

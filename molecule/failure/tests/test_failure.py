@@ -1,0 +1,85 @@
+"""Bad inputs: a clear failure naming the problem, and the device as it was.
+
+Each case runs apply.yml against one device with one bad input,
+then checks that device."""
+
+import os
+
+from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, dropins, fresh_status, run_playbook
+
+APPLY = os.path.join(os.path.dirname(__file__), "..", "apply.yml")
+
+
+def snapshot(host):
+    return {
+        "sudoers": host.file(SUDOERS).content_string,
+        "config": host.file(CONFIG).content_string,
+        "dropins": dropins(host),
+        "console": host.file(DROPIN_DIR + "/20-remote-console.conf").content_string,
+    }
+
+
+def assert_unchanged_and_running(host, before):
+    assert snapshot(host) == before
+    report = fresh_status(host)
+    assert report["user"] == AGENT and report["elevation"]["ok"] is True
+
+
+def apply(host, **extra_vars):
+    return run_playbook(APPLY, extra_vars, limit=host.backend.get_hostname())
+
+
+def test_invalid_custom_sudoers_rule_is_rejected_by_visudo(host):
+    before = snapshot(host)
+    rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
+                       qbee_agent_sudoers_custom_commands=["/usr/bin/systemctl restart a:b"])
+    assert rc != 0 and "failed to validate" in output, output
+    assert_unchanged_and_running(host, before)
+    assert host.run("sudo -n -l -U %s" % AGENT).rc == 0
+
+
+def test_nonexistent_console_shell_is_refused(host):
+    before = snapshot(host)
+    rc, output = apply(host, qbee_test_roles=["remote_console"], qbee_agent_console_shell="/bin/zsh")
+    assert rc != 0 and "qbee_agent_console_shell /bin/zsh does not exist on this host" in output, output
+    assert_unchanged_and_running(host, before)
+
+
+def test_docker_without_its_group_is_refused(host):
+    before = snapshot(host)
+    rc, output = apply(host, qbee_test_roles=["docker"], qbee_agent_docker_state="present")
+    assert rc != 0 and "this host has no 'docker' group" in output, output
+    assert_unchanged_and_running(host, before)
+
+
+def test_malformed_config_fails_clearly_and_stays_as_it_was(host):
+    before = snapshot(host)
+    original = host.file(CONFIG).content_string
+    broken = '{"server":"device.app.qbee.io","port":"443",'
+    host.run_expect([0], "printf '%%s' '%s' > %s" % (broken, CONFIG))
+    try:
+        rc, output = apply(host, qbee_test_roles=["base", "sudoers"])
+        assert rc != 0 and "cannot be used: not valid JSON" in output, output
+        assert host.file(CONFIG).content_string == broken
+    finally:
+        host.run_expect([0], "printf '%%s' '%s' > %s" % (original, CONFIG))
+    assert_unchanged_and_running(host, before)
+
+
+def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
+    # A drop-in of somebody else's that only lets root start the agent: the
+    # next change's restart fails, and the device must end up in root mode.
+    breaker = DROPIN_DIR + "/05-test-root-only.conf"
+    host.run_expect([0], "printf '[Service]\\nExecStartPre=/bin/sh -c \"test $(id -u) = 0\"\\n' > %s" % breaker)
+    try:
+        rc, output = apply(host, qbee_test_roles=["remote_console"], qbee_agent_remote_console_state="absent",
+                           qbee_agent_restart_timeout=15)
+        assert rc != 0, output
+        assert "qbee-agent did not come up as configured" in output, output
+        assert "Rolled back to root mode: the agent now runs as root" in output, output
+        report = fresh_status(host)
+        assert report["user"] == "root"
+        assert dropins(host) == ["05-test-root-only.conf"]
+        assert "elevation_command" not in host.file(CONFIG).content_string
+    finally:
+        host.run_expect([0], "rm -f %s && systemctl daemon-reload" % breaker)
