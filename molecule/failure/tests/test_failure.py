@@ -83,3 +83,21 @@ def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
         assert "elevation_command" not in host.file(CONFIG).content_string
     finally:
         host.run_expect([0], "rm -f %s && systemctl daemon-reload" % breaker)
+
+
+def test_custom_profile_grants_exactly_the_listed_commands(host):
+    """Not a bad input: the custom profile, then back to least."""
+    command = "/usr/bin/systemctl restart qbee-agent.service"
+    try:
+        rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
+                           qbee_agent_sudoers_custom_commands=[command])
+        assert rc == 0, output
+        listing = host.check_output("sudo -n -l -U %s" % AGENT)
+        assert "(root) NOPASSWD: %s" % command in listing
+        assert "/usr/bin/apt-get" not in listing and "NOPASSWD: ALL" not in listing
+        denied = host.run("runuser -u %s -- sudo -n systemctl show -p LoadState qbee-agent.service" % AGENT)
+        assert denied.rc != 0
+    finally:
+        rc, output = apply(host, qbee_test_roles=["sudoers"])
+        assert rc == 0, output
+    assert "QBEE_APT" in host.file(SUDOERS).content_string
