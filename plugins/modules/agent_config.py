@@ -182,9 +182,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
-
-MASK = "********"
-SECRET_KEYS = ("bootstrap_key", "http_proxy_pass")
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import SECRET_KEYS, mask_secrets
 STRING_KEYS = ("server", "device_name", "http_proxy_server", "http_proxy_user")
 PORT_KEYS = ("port", "http_proxy_port")
 PATH_KEYS = ("tpm_device", "ca_cert")
@@ -313,10 +311,6 @@ def render(data, style):
     else:
         text = json.dumps(data, separators=(style["item_sep"], style["key_sep"]), ensure_ascii=False)
     return text + ("\n" if style["newline"] else "")
-
-
-def masked(data):
-    return dict((k, MASK if k.lower() in SECRET_KEYS and v not in (None, "") else v) for k, v in data.items())
 
 
 # ---- validating what we are asked to write -----------------------------------------
@@ -532,13 +526,13 @@ def run(module):
     changed = real is None or not same_json(current, wanted)
     new_text = render(wanted, style) if changed else text
     secrets = any(k.lower() in SECRET_KEYS for k in list(current) + list(wanted))
-    result["config"] = masked(wanted)
+    result["config"] = mask_secrets(wanted)
     if module._diff:
         result["diff"] = {
             "before_header": path if real else "%s (absent)" % path,
             "after_header": path,
-            "before": render(masked(current), style) if secrets and real else text,
-            "after": render(masked(wanted), style) if secrets else new_text,
+            "before": render(mask_secrets(current), style) if secrets and real else text,
+            "after": render(mask_secrets(wanted), style) if secrets else new_text,
         }
 
     if changed and not module.check_mode:

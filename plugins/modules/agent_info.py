@@ -165,8 +165,8 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import mask_secrets
 
-SECRET_KEYS = ("bootstrap_key", "http_proxy_pass")
 UNIT_PROPERTIES = {
     "LoadState": "load_state",
     "ActiveState": "active_state",
@@ -201,9 +201,7 @@ def read_config(path):
     if not isinstance(data, dict):
         result["error"] = "not a JSON object"
         return result
-    result["data"] = dict(
-        (k, "********" if k.lower() in SECRET_KEYS and v not in (None, "") else v) for k, v in data.items()
-    )
+    result["data"] = mask_secrets(data)
     return result
 
 
