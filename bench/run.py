@@ -179,7 +179,7 @@ def machine():
 
 def write_report(results, forks):
     with open(os.path.join(HERE, "results.json"), "w") as handle:
-        json.dump(results, handle, indent=1)
+        json.dump(dict((k, v) for k, v in results.items() if k != "notes"), handle, indent=1)
     lines = [
         "| N | phase | wall s | controller CPU s / host | peak controller MiB | tasks / host | changed / host | restarts / host |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -252,10 +252,18 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=24)
     parser.add_argument("--no-report", action="store_true", help="print the results, do not rewrite docs/performance.md")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: rewrite docs/performance.md from bench/results.json and bench/notes.md")
     args = parser.parse_args(argv)
-    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repetitions": args.repeat,
-               "sizes": {}}
     notes_path = os.path.join(HERE, "notes.md")
+    if args.report_only:
+        with open(os.path.join(HERE, "results.json")) as handle:
+            results = json.load(handle)
+        results["notes"] = open(notes_path).read() if os.path.exists(notes_path) else ""
+        write_report(results, results.get("forks", args.forks))
+        return 0
+    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repetitions": args.repeat,
+               "forks": args.forks, "sizes": {}}
     if os.path.exists(notes_path):
         with open(notes_path) as handle:
             results["notes"] = handle.read()
