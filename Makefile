@@ -20,7 +20,7 @@ export ANSIBLE_FORCE_COLOR := 0
 SCENARIO ?=
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help demo test venv engine images lint unit sanity molecule artifact bench role-docs clean
+.PHONY: help demo test venv engine images lint unit sanity molecule artifact bench bench-inventory role-docs clean
 
 help:
 	@echo "make demo                  convert a local fleet of three containers, then audit it"
@@ -29,6 +29,7 @@ help:
 	@echo "make molecule [SCENARIO=x] all Molecule scenarios, or one ($(SCENARIOS))"
 	@echo "make artifact              build the tarball, install it, run site and verify from it"
 	@echo "make bench [BENCH_ARGS=..] the fleet benchmark; rewrites docs/performance.md"
+	@echo "make bench-inventory       controller CPU of the inventory plugin for 10,000 fake devices"
 	@echo "make clean                 remove build/ (stops the dockerd it started)"
 
 test: lint unit sanity molecule artifact
@@ -69,6 +70,9 @@ molecule: venv images
 BENCH_ARGS ?= --sizes 1 8 24 --repeat 3 --forks 24
 bench: venv images
 	python bench/run.py $(BENCH_ARGS)
+
+bench-inventory: venv
+	python bench/inventory.py
 
 artifact: venv images
 	@tests/bin/artifact-check

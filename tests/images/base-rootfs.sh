@@ -3,7 +3,8 @@
 # Usage: base-rootfs.sh SUITE MIRROR TARGET_DIR
 set -euo pipefail
 suite=$1 mirror=$2 target=$3
-packages=systemd,systemd-sysv,libpam-systemd,dbus,dbus-user-session,python3,sudo
+# openssh-server: a real device is reached over SSH; the inventory scenario does so.
+packages=systemd,systemd-sysv,libpam-systemd,dbus,dbus-user-session,python3,sudo,openssh-server
 
 debootstrap --variant=minbase --include="$packages" "$suite" "$target" "$mirror"
 
