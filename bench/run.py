@@ -74,12 +74,18 @@ def remove_devices():
         sh(["docker", "rm", "-f"] + ids)
 
 
+# Mitogen (--mitogen) replaces connection plugins it knows by their short names.
+CONNECTION = {"default": "community.docker.docker", "mitogen": "docker"}
+STRATEGY_ENV = {}
+
+
 def inventory(names, directory):
     path = os.path.join(directory, "inventory.ini")
+    connection = CONNECTION["mitogen" if STRATEGY_ENV else "default"]
     with open(path, "w") as handle:
         handle.write("[devices]\n")
         for name in names:
-            handle.write("%s ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n" % name)
+            handle.write("%s ansible_connection=%s ansible_python_interpreter=/usr/bin/python3\n" % (name, connection))
         handle.write("[devices:vars]\nqbee_agent_docker_enabled=true\nqbee_agent_tpm_enabled=true\n"
                      "qbee_agent_tpm_use_resource_manager=true\n")
     return path
@@ -102,6 +108,7 @@ def playbook(path, inv, forks, extra_env=None):
     env = dict(os.environ, ANSIBLE_FORKS=str(forks), ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0",
                ANSIBLE_PIPELINING="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.profile_tasks",
                PROFILE_TASKS_TASK_OUTPUT_LIMIT="200")
+    env.update(STRATEGY_ENV)
     env.update(extra_env or {})
     out = sh([sys.executable, "-c", MEASURE, "ansible-playbook", "-i", inv, path], env=env).stdout
     result = json.loads(out)
@@ -252,6 +259,9 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=24)
     parser.add_argument("--no-report", action="store_true", help="print the results, do not rewrite docs/performance.md")
+    parser.add_argument("--mitogen", action="store_true",
+                        help="run every playbook with Mitogen's mitogen_linear strategy (pip install mitogen first); "
+                             "writes bench/results-mitogen.json and leaves docs/performance.md alone")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: rewrite docs/performance.md from bench/results.json and bench/notes.md")
     args = parser.parse_args(argv)
@@ -262,8 +272,17 @@ def main(argv=None):
         results["notes"] = open(notes_path).read() if os.path.exists(notes_path) else ""
         write_report(results, results.get("forks", args.forks))
         return 0
+    if args.mitogen:
+        try:
+            import ansible_mitogen
+        except ImportError:
+            sys.exit("--mitogen needs Mitogen for Ansible in this Python: pip install mitogen (not a requirement "
+                     "of the collection; see docs/performance.md)")
+        STRATEGY_ENV.update(ANSIBLE_STRATEGY="mitogen_linear", ANSIBLE_STRATEGY_PLUGINS=os.path.join(
+            os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))
+        args.no_report = True
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repetitions": args.repeat,
-               "forks": args.forks, "sizes": {}}
+               "forks": args.forks, "sizes": {}, "strategy": "mitogen_linear" if args.mitogen else "linear"}
     if os.path.exists(notes_path):
         with open(notes_path) as handle:
             results["notes"] = handle.read()
@@ -281,6 +300,9 @@ def main(argv=None):
         remove_devices()
         shutil.rmtree(directory, ignore_errors=True)
     print(json.dumps(results["sizes"], indent=1))
+    if args.mitogen:
+        with open(os.path.join(HERE, "results-mitogen.json"), "w") as handle:
+            json.dump(dict((k, v) for k, v in results.items() if k != "notes"), handle, indent=1)
     if not args.no_report:
         write_report(results, args.forks)
     return 0

@@ -137,7 +137,7 @@ dropins:
   elements: str
 user:
   description:
-    - The user named in O(user) (C(exists), C(uid), C(gid), C(home), C(shell), C(groups),
+    - The user named in O(user) (C(exists), C(uid), C(gid), C(primary_group), C(home), C(shell), C(comment), C(groups),
       C(subuid), C(subgid)), and C(subid_next), the first id after every range in
       C(/etc/subuid) and C(/etc/subgid) (at least 100000).
   returned: when O(user) is given
@@ -303,6 +303,7 @@ def read_user(name):
         "primary_group": group_name(entry.pw_gid),
         "home": entry.pw_dir,
         "shell": entry.pw_shell,
+        "comment": entry.pw_gecos,
         "groups": groups,
         "subuid": subuid,
         "subgid": subgid,

@@ -33,7 +33,7 @@ def test_invalid_custom_sudoers_rule_is_rejected_by_visudo(host):
     before = snapshot(host)
     rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
                        qbee_agent_sudoers_custom_commands=["/usr/bin/systemctl restart a:b"])
-    assert rc != 0 and "failed to validate" in output, output
+    assert rc != 0 and "failed validation (/usr/sbin/visudo -cf <new file>), so nothing was changed" in output, output
     assert_unchanged_and_running(host, before)
     assert host.run("sudo -n -l -U %s" % AGENT).rc == 0
 
