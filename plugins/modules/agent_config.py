@@ -173,16 +173,15 @@ backup_file:
   sample: /etc/qbee/qbee-agent.json.12345.2026-11-27@13:45:01~
 """
 
-import errno
 import json
 import os
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
-from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import SECRET_KEYS, mask_secrets
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
+    SECRET_KEYS, WriteError, mask_secrets, write_beside)
 STRING_KEYS = ("server", "device_name", "http_proxy_server", "http_proxy_user")
 PORT_KEYS = ("port", "http_proxy_port")
 PATH_KEYS = ("tpm_device", "ca_cert")
@@ -469,23 +468,10 @@ def merge(current, params):
 
 def write_atomic(module, dest, content, new_file):
     """Temp file in dest's directory, then atomic_move; the original survives any failure."""
-    directory = os.path.dirname(dest) or "."
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except (IOError, OSError) as exc:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        hint = {
-            errno.ENOSPC: " (the file system is full)",
-            errno.EROFS: " (the file system is read-only)",
-            errno.EDQUOT: " (disk quota exceeded)",
-        }.get(exc.errno, "")
-        raise ConfigError("cannot write a new %s: %s%s; the original is unchanged" % (dest, exc.strerror or exc, hint))
+        tmp = write_beside(dest, content)
+    except WriteError as exc:
+        raise ConfigError(str(exc))
     # A new file is born 0600 (atomic_move would give it 0666 & ~umask).
     old_umask = os.umask(0o077) if new_file else None
     try:

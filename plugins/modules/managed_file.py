@@ -110,10 +110,10 @@ content_changed:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import WriteError, write_beside
 
 
 def read_current(module, path):
@@ -142,18 +142,12 @@ def octal_mode(module):
 def write_new(module, path, data, mode):
     """Write data next to path, validate it, and rename it over path. The new file has the asked mode (else
     the old file's, else 0644) and the old file's owner from the start, so it is never looser than either."""
-    directory = os.path.dirname(path) or "."
+    old = os.stat(path) if os.path.exists(path) else None
     try:
-        handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    except OSError as exc:
-        module.fail_json(msg="cannot write a new %s: %s; the original is unchanged" % (path, to_native(exc.strerror or exc)))
+        tmp = write_beside(path, data, mode if mode is not None else (old.st_mode & 0o7777 if old else 0o644), old)
+    except WriteError as exc:
+        module.fail_json(msg=str(exc))
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            old = os.stat(path) if os.path.exists(path) else None
-            os.fchmod(out.fileno(), mode if mode is not None else (old.st_mode & 0o7777 if old else 0o644))
-            if old:
-                os.fchown(out.fileno(), old.st_uid, old.st_gid)
         if module.params["validate"]:
             if "%s" not in module.params["validate"]:
                 module.fail_json(msg="validate must contain %%s for the file's path: %s" % module.params["validate"])

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import stat
+import tempfile
 
 import pytest
 
@@ -386,7 +387,7 @@ def test_read_only_filesystem_keeps_the_original(capsys, config, monkeypatch):
     def read_only(*_args, **_kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(agent_config.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # as module_utils/agent.py calls it
     msg = failed(capsys, config, settings={"server": "x"})
     assert "(the file system is read-only); the original is unchanged" in msg
 
