@@ -427,6 +427,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if isinstance(title, str):
                 titles_seen[title] = titles_seen.get(title, 0) + 1
         path_names, tag_names, unnamed, no_address = {}, {}, [], []
+        # Each tag, status and flavour is made a group name (and the group created) once, not once per host.
+        value_groups = {}
         self._add_group(ALL_GROUP)
         proxy = "%s connect -d {node} -t stdio:localhost:%d" % (
             shlex.quote(self.get_option("qbee_cli_path")), self.get_option("remote_port"))
@@ -467,15 +469,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for key, value in host_vars.items():
                 set_variable(name, key, value)
             for tag in tags:
-                group = tag_group(tag)
-                if group:
-                    if tag_names.setdefault(group, tag) != tag:
+                if ("tag", tag) not in value_groups:
+                    group = tag_group(tag)
+                    if group and tag_names.setdefault(group, tag) != tag:
                         self.display.warning("qbee tags %r and %r both make the group %s" % (tag_names[group], tag, group))
-                    add_host(name, self._add_group(group))
+                    value_groups["tag", tag] = group and self._add_group(group)
+                if value_groups["tag", tag]:
+                    add_host(name, value_groups["tag", tag])
             for prefix, value in (("status", device.get("status")), ("flavor", system.get("flavor"))):
-                word = group_word(value) if isinstance(value, str) else ""
-                if word:
-                    add_host(name, self._add_group("%s_%s" % (prefix, word)))
+                value = value if isinstance(value, str) else ""
+                if (prefix, value) not in value_groups:
+                    word = group_word(value)
+                    value_groups[prefix, value] = word and self._add_group("%s_%s" % (prefix, word))
+                if value_groups[prefix, value]:
+                    add_host(name, value_groups[prefix, value])
 
             if constructed:
                 # compose, groups and keyed_groups also see the API's whole record.
