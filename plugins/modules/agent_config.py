@@ -181,41 +181,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
-    SECRET_KEYS, WriteError, mask_secrets, write_beside)
-STRING_KEYS = ("server", "device_name", "http_proxy_server", "http_proxy_user")
-PORT_KEYS = ("port", "http_proxy_port")
-PATH_KEYS = ("tpm_device", "ca_cert")
-BOOL_KEYS = ("disable_remote_access",)
+    AGENT_TYPES, BOOL_KEYS, PATH_KEYS, PORT_KEYS, SECRET_KEYS, STRING_KEYS, WriteError, agent_type_problem,
+    json_type, mask_secrets, write_beside)
+
 # Keys the agent knows that have an option of their own, or are not ours to set.
 OWN_OPTION_KEYS = {
     "elevation_command": "use the elevation_command option",
     "http_proxy_pass": "use the http_proxy_pass option, which is kept out of logs",
     "bootstrap_key": "it is used only by 'qbee-agent bootstrap' and this module does not set it",
 }
-# The JSON type the agent decodes each key into.
-AGENT_TYPES = dict(
-    [(k, "string") for k in STRING_KEYS + PORT_KEYS + PATH_KEYS + SECRET_KEYS]
-    + [(k, "boolean") for k in BOOL_KEYS]
-    + [("elevation_command", "list of strings")]
-)
 
 
 class ConfigError(Exception):
     """Bad input or a file the module must not touch; the message is for the operator."""
-
-
-def json_type(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def same_json(a, b):
@@ -388,21 +366,11 @@ def check_setting(key, value, allow_unknown):
 
 def check_agent_types(data, path):
     """The whole result must be a config the agent starts with."""
-    for key, value in data.items():
-        expected = AGENT_TYPES.get(key.lower())
-        if expected is None or value is None:
-            continue
-        if expected == "string" and isinstance(value, str):
-            continue
-        if expected == "boolean" and isinstance(value, bool):
-            continue
-        if expected == "list of strings" and isinstance(value, list) and all(
-            isinstance(v, str) or v is None for v in value
-        ):
-            continue
+    problem = agent_type_problem(data)
+    if problem:
         raise ConfigError(
             "key %r in %s is a %s, but the agent needs a %s and would not start; "
-            "set it through settings (or remove it) to fix it" % (key, path, json_type(value), expected)
+            "set it through settings (or remove it) to fix it" % (problem[0], path, problem[1], problem[2])
         )
 
 

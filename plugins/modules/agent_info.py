@@ -63,6 +63,23 @@ options:
     type: list
     elements: path
     default: []
+  files:
+    description:
+      - Files to read on the device, with their owner, group and mode, so that a caller can
+        compare them with what it would write without another round trip.
+      - Symbolic links are not followed; a file above 64 KiB or not valid UTF-8 is reported
+        without its content.
+    type: list
+    elements: path
+    default: []
+  trees:
+    description:
+      - Folders whose ownership to report, for each the distinct owner and group of the
+        folder and of everything under it (symbolic links themselves and, when they
+        point somewhere, their targets).
+    type: list
+    elements: path
+    default: []
   journal_lines:
     description: How many of the unit's last journal lines to return (0 for none).
     type: int
@@ -108,11 +125,13 @@ binary:
   type: dict
 config:
   description:
-    - The configuration file. C(exists), C(error) (a message when it cannot be read or parsed)
-      and C(data) (the parsed object, secrets masked).
+    - The configuration file. C(exists), C(error) (a message when it cannot be read or parsed),
+      C(data) (the parsed object, secrets masked) and C(type_problem) (null, or the first key the
+      agent could not decode, as C(key), C(found) and C(needed) JSON types).
   returned: always
   type: dict
-  sample: {"path": "/etc/qbee/qbee-agent.json", "exists": true, "error": null, "data": {"port": "443"}}
+  sample: {"path": "/etc/qbee/qbee-agent.json", "exists": true, "error": null, "data": {"port": "443"},
+           "type_problem": null}
 unit:
   description:
     - The unit as systemd sees it, with its drop-ins merged. C(load_state) is C(not-found) when
@@ -150,6 +169,22 @@ paths:
   description: For each path in O(paths), C(exists), C(executable), C(mode), C(uid), C(gid) and C(realpath).
   returned: always
   type: dict
+files:
+  description:
+    - For each path in O(files), C(exists), C(type) (C(file), C(link), C(directory) or C(other)),
+      C(owner), C(group), C(mode) and C(content) (the text, or null when it is not a regular file,
+      larger than 64 KiB or not UTF-8).
+  returned: always
+  type: dict
+  sample: {"/etc/sudoers.d/qbee-agent": {"exists": true, "type": "file", "owner": "root", "group": "root",
+           "mode": "0440", "content": "# Ansible managed\n..."}}
+trees:
+  description:
+    - For each folder in O(trees), C(exists) and C(owners), the sorted distinct C(user:group) pairs
+      of the folder and everything under it (names, or numbers where the ids have none).
+  returned: always
+  type: dict
+  sample: {"/var/lib/qbee": {"exists": true, "owners": ["qbee-agent:qbee-agent"]}}
 journal:
   description: The unit's last journal lines (the last 20 when O(wait_settle) failed).
   returned: always
@@ -165,7 +200,9 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import mask_secrets
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import agent_type_problem, mask_secrets
+
+MAX_FILE_BYTES = 64 * 1024
 
 UNIT_PROPERTIES = {
     "LoadState": "load_state",
@@ -186,7 +223,7 @@ INT_PROPERTIES = ("main_pid", "n_restarts")
 
 
 def read_config(path):
-    result = {"path": path, "exists": os.path.exists(path), "error": None, "data": None}
+    result = {"path": path, "exists": os.path.exists(path), "error": None, "data": None, "type_problem": None}
     if not result["exists"]:
         return result
     try:
@@ -202,6 +239,9 @@ def read_config(path):
         result["error"] = "not a JSON object"
         return result
     result["data"] = mask_secrets(data)
+    problem = agent_type_problem(data)
+    if problem:
+        result["type_problem"] = dict(zip(("key", "found", "needed"), problem))
     return result
 
 
@@ -253,10 +293,7 @@ def read_process(pid):
         return None
     uid, gid = int(fields["Uid"][0]), int(fields["Gid"][0])
     groups = sorted(int(g) for g in fields.get("Groups", []))
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
+    user = user_name(uid)
     return {
         "pid": pid,
         "uid": uid,
@@ -336,6 +373,54 @@ def read_path(path):
     }
 
 
+def user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def read_file(path):
+    """A file as a caller that writes it would compare it: type, owner, group, mode and text."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {"exists": False, "type": None, "owner": None, "group": None, "mode": None, "content": None}
+    kind = ("file" if stat.S_ISREG(st.st_mode) else "link" if stat.S_ISLNK(st.st_mode)
+            else "directory" if stat.S_ISDIR(st.st_mode) else "other")
+    content = None
+    if kind == "file" and st.st_size <= MAX_FILE_BYTES:
+        try:
+            with open(path, "rb") as handle:
+                content = handle.read(MAX_FILE_BYTES + 1).decode("utf-8")
+        except (IOError, OSError, UnicodeDecodeError):
+            content = None
+    return {"exists": True, "type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
+            "mode": "%04o" % stat.S_IMODE(st.st_mode), "content": content}
+
+
+def read_tree(path):
+    """The distinct owner:group pairs of path and everything under it (links and their targets)."""
+    ids = set()
+
+    def add(entry, follow):
+        try:
+            st = os.stat(entry) if follow else os.lstat(entry)
+        except OSError:
+            return
+        ids.add((st.st_uid, st.st_gid))
+        if not follow and stat.S_ISLNK(st.st_mode):
+            add(entry, True)
+
+    if not os.path.lexists(path):
+        return {"exists": False, "owners": []}
+    add(path, False)
+    for top, dirs, names in os.walk(path):
+        for name in dirs + names:
+            add(os.path.join(top, name), False)
+    return {"exists": True, "owners": sorted(set("%s:%s" % (user_name(u), group_name(g)) for u, g in ids))}
+
+
 def read_journal(module, service, lines):
     journalctl = module.get_bin_path("journalctl")
     if not lines or not journalctl:
@@ -384,6 +469,8 @@ def main():
             user=dict(type="str"),
             groups=dict(type="list", elements="str", default=[]),
             paths=dict(type="list", elements="path", default=[]),
+            files=dict(type="list", elements="path", default=[]),
+            trees=dict(type="list", elements="path", default=[]),
             journal_lines=dict(type="int", default=0),
             wait_settle=dict(type="float", default=0),
             wait_timeout=dict(type="int", default=60),
@@ -412,6 +499,8 @@ def main():
         dropins=dropins,
         groups=dict((name, read_group(name)) for name in params["groups"]),
         paths=dict((path, read_path(path)) for path in params["paths"]),
+        files=dict((path, read_file(path)) for path in params["files"]),
+        trees=dict((path, read_tree(path)) for path in params["trees"]),
         journal=read_journal(module, params["service"], params["journal_lines"]) if booted else [],
     )
     if params["user"]:

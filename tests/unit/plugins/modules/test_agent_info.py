@@ -76,7 +76,8 @@ def test_unusable_config_is_reported_not_fatal(capsys, monkeypatch, tmp_path, co
 def test_missing_config_and_binary(capsys, monkeypatch, tmp_path):
     code, result = run(capsys, monkeypatch, config_path=str(tmp_path / "none.json"), binary=str(tmp_path / "none"))
     assert code == 0
-    assert result["config"] == {"path": str(tmp_path / "none.json"), "exists": False, "error": None, "data": None}
+    assert result["config"] == {"path": str(tmp_path / "none.json"), "exists": False, "error": None, "data": None,
+                                "type_problem": None}
     assert result["binary"]["exists"] is False
 
 
@@ -154,3 +155,65 @@ def test_not_booted_with_systemd(capsys, monkeypatch):
             agent_info.main()
     result = json.loads(capsys.readouterr().out)
     assert result["systemd_booted"] is False and result["unit"] == {} and result["process"] is None
+
+
+def test_files_are_read_with_their_attributes(capsys, monkeypatch, tmp_path):
+    me = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    text = tmp_path / "10-unprivileged.conf"
+    text.write_text("[Service]\nUser=qbee-agent\n")
+    text.chmod(0o640)
+    binary = tmp_path / "blob"
+    binary.write_bytes(b"\xff\xfe")
+    big = tmp_path / "big"
+    big.write_text("x" * (agent_info.MAX_FILE_BYTES + 1))
+    link = tmp_path / "link"
+    link.symlink_to(text)
+    code, result = run(capsys, monkeypatch, files=[str(p) for p in (text, binary, big, link, tmp_path / "none")])
+    files = result["files"]
+    assert code == 0
+    assert files[str(text)] == {"exists": True, "type": "file", "owner": me, "group": group, "mode": "0640",
+                                "content": "[Service]\nUser=qbee-agent\n"}
+    # Present, but with no content to compare: a caller must treat them as different.
+    assert files[str(binary)]["exists"] is True and files[str(binary)]["content"] is None
+    assert files[str(big)]["content"] is None
+    assert files[str(link)]["type"] == "link" and files[str(link)]["content"] is None
+    assert files[str(tmp_path / "none")] == {"exists": False, "type": None, "owner": None, "group": None,
+                                             "mode": None, "content": None}
+
+
+def test_trees_report_every_owner_below_a_folder(capsys, monkeypatch, tmp_path):
+    me = "%s:%s" % (pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name)
+    (tmp_path / "state" / "deep").mkdir(parents=True)
+    (tmp_path / "state" / "deep" / "file").write_text("")
+    (tmp_path / "state" / "dangling").symlink_to(tmp_path / "nowhere")
+    calls = []
+    real_lstat = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        calls.append(str(path))
+        st = real_lstat(path, *args, **kwargs)
+        if str(path).endswith("file"):  # as if ids without names owned this one file
+            return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, 54321, 54322) + tuple(st)[6:])
+        return st
+
+    code, result = run(capsys, monkeypatch, trees=[str(tmp_path / "state"), str(tmp_path / "none")])
+    assert code == 0 and result["trees"][str(tmp_path / "state")] == {"exists": True, "owners": [me]}
+    assert result["trees"][str(tmp_path / "none")] == {"exists": False, "owners": []}
+    monkeypatch.setattr(agent_info.os, "lstat", lstat)
+    code, result = run(capsys, monkeypatch, trees=[str(tmp_path / "state")])
+    assert result["trees"][str(tmp_path / "state")]["owners"] == sorted([me, "54321:54322"])
+    assert str(tmp_path / "state" / "deep" / "file") in calls
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"port":"443","elevation_command":["/usr/bin/sudo","-n"]}', None),
+    ('{"port":443}', {"key": "port", "found": "number", "needed": "string"}),
+    ('{"Elevation_Command":"/usr/bin/sudo -n"}',
+     {"key": "Elevation_Command", "found": "string", "needed": "list of strings"}),
+])
+def test_config_type_problem_is_the_one_agent_config_refuses(capsys, monkeypatch, tmp_path, content, problem):
+    config = tmp_path / "qbee-agent.json"
+    config.write_text(content)
+    code, result = run(capsys, monkeypatch, config_path=str(config))
+    assert code == 0 and result["config"]["type_problem"] == problem
