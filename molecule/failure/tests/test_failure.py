@@ -66,6 +66,23 @@ def test_malformed_config_fails_clearly_and_stays_as_it_was(host):
     assert_unchanged_and_running(host, before)
 
 
+def test_config_the_agent_cannot_decode_is_refused_when_all_else_is_in_place(host):
+    # The preflight reports the bad type, so sudoers does not skip its tasks
+    # and agent_config refuses to write a config the agent would not start with.
+    before = snapshot(host)
+    original = host.file(CONFIG).content_string
+    broken = original.replace('"port":"443"', '"port":443')
+    assert broken != original
+    host.run_expect([0], "printf '%%s' '%s' > %s" % (broken, CONFIG))
+    try:
+        rc, output = apply(host, qbee_test_roles=["sudoers"])
+        assert rc != 0 and "key 'port' in %s is a number, but the agent needs a string" % CONFIG in output, output
+        assert host.file(CONFIG).content_string == broken
+    finally:
+        host.run_expect([0], "printf '%%s' '%s' > %s" % (original, CONFIG))
+    assert_unchanged_and_running(host, before)
+
+
 def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
     # A drop-in of somebody else's that only lets root start the agent: the
     # next change's restart fails, and the device must end up in root mode.

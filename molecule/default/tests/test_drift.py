@@ -1,0 +1,70 @@
+"""Changes made by hand after the conversion. The site playbook skips a role
+in one step when the preflight finds its files, settings and user as wanted,
+so this checks that a rerun still finds each change, puts it back with one
+restart, and that a rerun with nothing changed skips those roles' tasks."""
+
+import json
+
+from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, fresh_status, run_playbook, start_count
+
+MANAGED = [DROPIN_DIR + "/" + name for name in
+           ("10-unprivileged.conf", "20-remote-console.conf", "30-docker.conf", "50-tpm.conf")] + [SUDOERS, CONFIG]
+LEFT_BY_ROOT = "/var/lib/qbee/left-by-root"
+# Tasks that run only when their role found something to do.
+ROLE_WORK = [
+    "qbee.unprivileged.base : Run the agent as its user (drop-in)",
+    "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or remove it",
+    "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or remove the drop-in",
+    "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in), or remove the drop-in",
+    "qbee.unprivileged.sudoers : Allow the agent its commands through sudo",
+]
+
+
+def files(host):
+    return dict((path, (host.file(path).content_string, host.file(path).mode, host.file(path).user,
+                        host.file(path).group) if host.file(path).exists else None) for path in MANAGED)
+
+
+def drop_elevation_command(host):
+    """Remove the key as a person editing the file would, keeping its compact layout."""
+    config = json.loads(host.file(CONFIG).content_string)
+    del config["elevation_command"]
+    text = json.dumps(config, separators=(",", ":"))
+    host.run_expect([0], "printf '%%s' '%s' > %s" % (text, CONFIG))
+
+
+def test_rerun_puts_back_what_was_changed_by_hand(host):
+    name = host.backend.get_hostname()
+    before = files(host)
+    starts = start_count(host)
+    for command in (
+        "echo '# changed by hand' >> %s/10-unprivileged.conf" % DROPIN_DIR,
+        "chmod 0600 %s/20-remote-console.conf" % DROPIN_DIR,
+        "rm %s/30-docker.conf" % DROPIN_DIR,
+        "chown nobody %s/50-tpm.conf" % DROPIN_DIR,
+        "echo '# changed by hand' >> %s" % SUDOERS,
+        "touch %s" % LEFT_BY_ROOT,
+        "usermod -s /bin/bash %s" % AGENT,
+    ):
+        host.run_expect([0], command)
+    drop_elevation_command(host)
+    assert all(files(host)[path] != before[path] for path in MANAGED)
+
+    rc, output = run_playbook("qbee.unprivileged.site", limit=name)
+    assert rc == 0, output
+    assert files(host) == before
+    assert host.file(LEFT_BY_ROOT).user == AGENT
+    assert host.user(AGENT).shell in ("/usr/sbin/nologin", "/sbin/nologin")
+    assert start_count(host) == starts + 1
+    report = fresh_status(host)
+    assert report["user"] == AGENT and report["elevation"]["ok"] is True
+
+
+def test_rerun_with_nothing_changed_skips_the_roles_work(host):
+    name = host.backend.get_hostname()
+    starts = start_count(host)
+    rc, output = run_playbook("qbee.unprivileged.site", limit=name)
+    assert rc == 0, output
+    assert "changed=0" in output and "changed=1" not in output
+    assert [task for task in ROLE_WORK if "TASK [%s]" % task in output] == []
+    assert start_count(host) == starts
