@@ -103,13 +103,20 @@ def inventory(names, directory):
 
 # The measured command runs in a child of this helper, so that the helper's
 # RUSAGE_CHILDREN is exactly the playbook's CPU time and peak memory.
+# It also reads the whole machine's busy CPU time (/proc/stat: the controller,
+# dockerd and the devices together), which bounds the wall time from below on
+# a machine that runs the fleet too.
 MEASURE = r"""
-import json, resource, subprocess, sys, time
-start = time.monotonic()
+import json, os, resource, subprocess, sys, time
+def busy():
+    with open("/proc/stat") as handle:
+        ticks = [int(v) for v in handle.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / float(os.sysconf("SC_CLK_TCK"))
+start, busy_start = time.monotonic(), busy()
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-wall = time.monotonic() - start
+wall, machine = time.monotonic() - start, busy() - busy_start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": proc.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+print(json.dumps({"rc": proc.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "machine": machine,
                   "maxrss_kib": usage.ru_maxrss, "output": proc.stdout + proc.stderr}))
 """
 
@@ -153,6 +160,7 @@ def measure(label, path, inv, names, forks):
         "hosts": len(names),
         "wall_s": round(result["wall"], 2),
         "cpu_s_per_host": round(result["cpu"] / len(names), 3),
+        "machine_cpu_s_per_host": round(result["machine"] / len(names), 3),
         "peak_mem_mib": round(result["maxrss_kib"] / 1024.0, 1),
         "tasks_per_host": statistics.median(result["hosts"][n]["tasks"] for n in devices),
         "changed_per_host": statistics.median(result["hosts"][n]["changed"] for n in devices),
@@ -182,7 +190,7 @@ def median_rows(rounds):
     merged = []
     for index, first in enumerate(rounds[0]):
         row = dict(first)
-        for key in ("wall_s", "cpu_s_per_host", "peak_mem_mib", "tasks_per_host", "changed_per_host", "restarts_per_host"):
+        for key in ("wall_s", "cpu_s_per_host", "machine_cpu_s_per_host", "peak_mem_mib", "tasks_per_host", "changed_per_host", "restarts_per_host"):
             row[key] = statistics.median(r[index][key] for r in rounds)
         row["repetitions"] = len(rounds)
         merged.append(row)
@@ -198,13 +206,16 @@ def write_report(results, forks):
     with open(os.path.join(HERE, "results.json"), "w") as handle:
         json.dump(dict((k, v) for k, v in results.items() if k != "notes"), handle, indent=1)
     lines = [
-        "| N | phase | wall s | controller CPU s / host | peak controller MiB | tasks / host | changed / host | restarts / host |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| N | phase | wall s | controller CPU s / host | machine CPU s / host | peak controller MiB "
+        "| tasks / host | changed / host | restarts / host |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size, rows in sorted(results["sizes"].items(), key=lambda item: int(item[0])):
         for row in rows:
-            lines.append("| %s | %s | %.1f | %.2f | %.0f | %g | %g | %g |" % (
-                size, row["phase"], row["wall_s"], row["cpu_s_per_host"], row["peak_mem_mib"],
+            machine_cpu = row.get("machine_cpu_s_per_host")
+            lines.append("| %s | %s | %.1f | %.2f | %s | %.0f | %g | %g | %g |" % (
+                size, row["phase"], row["wall_s"], row["cpu_s_per_host"],
+                "-" if machine_cpu is None else "%.2f" % machine_cpu, row["peak_mem_mib"],
                 row["tasks_per_host"], row["changed_per_host"], row["restarts_per_host"]))
     table = "\n".join(lines)
     plot = make_plot(results)
@@ -256,7 +267,9 @@ def render_performance(results, table, plot, forks):
         "by `auto`, the image has none); **rerun** the same with nothing to change; **revert** "
         "`qbee.unprivileged.revert`; **baseline** `bench/baseline.yml`, the vendor guide's steps as "
         "literal shell tasks, on equally fresh devices (it also writes a linger file for podman and "
-        "does no checking at all).",
+        "does no checking at all). **Machine CPU** is the busy time of all cores during the phase "
+        "(controller, dockerd and the devices together) per host: on this machine the fleet and the "
+        "controller share the cores, so N hosts take at least N times that divided by the cores.",
         "",
         table,
         "",
