@@ -276,7 +276,7 @@ def render_performance(results, table, plot, forks):
     ]
     if plot:
         head += ["![controller CPU per host and wall time against N](%s)" % plot, ""]
-    return "\n".join(head) + results.get("notes", "")
+    return "\n".join(head) + "\n" + results.get("notes", "")
 
 
 def main(argv=None):
