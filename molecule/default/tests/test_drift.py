@@ -5,7 +5,7 @@ restart, and that a rerun with nothing changed skips those roles' tasks."""
 
 import json
 
-from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, fresh_status, run_playbook, start_count
+from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, fresh_status, run_playbook, start_count, wait_for
 
 MANAGED = [DROPIN_DIR + "/" + name for name in
            ("10-unprivileged.conf", "20-remote-console.conf", "30-docker.conf", "50-tpm.conf")] + [SUDOERS, CONFIG]
@@ -56,8 +56,12 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
     assert host.file(LEFT_BY_ROOT).user == AGENT
     assert host.user(AGENT).shell in ("/usr/sbin/nologin", "/sbin/nologin")
     assert start_count(host) == starts + 1
-    report = fresh_status(host)
-    assert report["user"] == AGENT and report["elevation"]["ok"] is True
+    # The stand-in probes elevation with a 20 s timeout; on a loaded machine
+    # one probe may time out, so ask again for up to a minute and show the last report.
+    reports = []
+    assert wait_for(lambda: reports.append(fresh_status(host)) or reports[-1]["elevation"]["ok"],
+                    timeout=60, interval=1), reports[-1]
+    assert reports[-1]["user"] == AGENT
 
 
 def test_rerun_with_nothing_changed_skips_the_roles_work(host):
