@@ -9,15 +9,22 @@ Molecule tests can tell whether a role left the agent able to run:
 * ``start`` reads ``<config-dir>/qbee-agent.json`` the way Go's
   ``json.Unmarshal`` does: unknown keys ignored, key names matched
   case-insensitively, a wrong type is fatal;
-* ``elevation_command`` is validated at every start, whatever the euid;
+* ``elevation_command`` (from 2026.10) is validated at every start, whatever
+  the euid;
+* ``version`` prints ``VERSION (commit: standin)`` as ``qbee-agent version``
+  prints ``VERSION (commit: C)``. VERSION is ``$QBEE_STANDIN_VERSION``, else
+  the first line of ``/etc/qbee-standin/version``, else 2026.27;
+* an agent older than 2026.10 has no ``elevation_command``: the key is ignored
+  like any unknown key (not validated, even if of the wrong type) and commands
+  run without a prefix. An unparsable version counts as current;
 * ``<config-dir>/ppkeys`` must be 0700 (fixed if possible) and the keys in it
   readable;
 * state folders are created 0700 and a lock is taken under the run dir.
 
 While it runs it writes a status JSON into the state dir every few seconds
 and on SIGHUP, and it appends one line per successful start to a start log,
-so tests can read uid, groups, shell, elevation and socket access, and count
-restarts.
+so tests can read version, uid, groups, shell, elevation and socket access,
+and count restarts.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import stat
@@ -57,6 +65,14 @@ CONFIG_FIELDS = {
     "ca_cert": "string",
     "elevation_command": "[]string",
 }
+
+DEFAULT_VERSION = "2026.27"
+VERSION_ENV = "QBEE_STANDIN_VERSION"
+# Written by a test, as root, to make the installed stand-in pretend to be an
+# older agent; a module constant so unit tests can point it elsewhere.
+VERSION_FILE = "/etc/qbee-standin/version"
+# The first upstream release whose config knows elevation_command.
+ELEVATION_SINCE = "2026.10"
 
 # A read-only command the real agent runs through its elevation prefix.
 ELEVATED_PROBE = ["systemctl", "show", "--property=LoadState", "qbee-agent.service"]
@@ -102,8 +118,53 @@ def _check_type(key, value, go_type):
     )
 
 
-def parse_config(text):
-    """Return the agent's view of a config file's text, or raise AgentError."""
+def agent_version():
+    """The version to pretend to be: $QBEE_STANDIN_VERSION, VERSION_FILE, DEFAULT_VERSION."""
+    version = os.environ.get(VERSION_ENV, "").strip()
+    if version:
+        return version
+    try:
+        with open(VERSION_FILE, encoding="utf-8", errors="replace") as handle:
+            version = handle.readline().strip()
+    except FileNotFoundError:
+        return DEFAULT_VERSION
+    except OSError as exc:
+        # The stand-in's own failure: silently falling back to the default
+        # would let a test that meant an old agent pass against a current one.
+        raise AgentError("cannot read %s: %s" % (VERSION_FILE, exc.strerror)) from exc
+    return version or DEFAULT_VERSION
+
+
+def parse_version(text):
+    """(2026, 9) for "2026.9": integers, so 2026.9 sorts before 2026.10; None if unparsable."""
+    if not re.fullmatch(r"\d+(\.\d+)+", text or ""):
+        return None
+    return tuple(int(part) for part in text.split("."))
+
+
+def older_than(version, release):
+    """True if version is parsable and below release; an unparsable one counts as current."""
+    parsed = parse_version(version)
+    return parsed is not None and parsed < parse_version(release)
+
+
+def config_fields(version):
+    """The config struct of that agent version.
+
+    Before 2026.10 the struct has no elevation_command, so json.Unmarshal
+    drops the key like any unknown one: never validated, never used.
+    """
+    if older_than(version, ELEVATION_SINCE):
+        return {k: v for k, v in CONFIG_FIELDS.items() if k != "elevation_command"}
+    return CONFIG_FIELDS
+
+
+def parse_config(text, fields=None):
+    """Return the agent's view of a config file's text, or raise AgentError.
+
+    fields is the config struct to decode into, CONFIG_FIELDS by default.
+    """
+    fields = CONFIG_FIELDS if fields is None else fields
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -116,10 +177,10 @@ def parse_config(text):
     for raw_key, value in data.items():
         # Exact match first, then case-insensitive, as encoding/json does;
         # a later key for the same field overwrites an earlier one.
-        key = raw_key if raw_key in CONFIG_FIELDS else raw_key.lower()
-        if key not in CONFIG_FIELDS:
+        key = raw_key if raw_key in fields else raw_key.lower()
+        if key not in fields:
             continue
-        value = _check_type(key, value, CONFIG_FIELDS[key])
+        value = _check_type(key, value, fields[key])
         if value is not None:  # null leaves what an earlier key set
             config[key] = value
     return config
@@ -278,10 +339,12 @@ def masked(config):
     return {k: ("********" if k in SECRET_KEYS and v else v) for k, v in config.items()}
 
 
-def build_status(config, started_at):
+def build_status(config, started_at, version=None):
+    version = version or agent_version()
     podman_url = os.environ.get("CONTAINER_HOST") or os.environ.get("DOCKER_HOST")
     return {
         "standin": True,
+        "version": version,
         "pid": os.getpid(),
         "uid": os.getuid(),
         "euid": os.geteuid(),
@@ -297,6 +360,7 @@ def build_status(config, started_at):
             for k in ("XDG_RUNTIME_DIR", "DOCKER_HOST", "CONTAINER_HOST", "HOME", "SHELL")
         },
         "config": masked(config),
+        # An old agent's config never holds elevation_command: no prefix.
         "elevation": probe_elevation(config.get("elevation_command")),
         "docker_socket": probe_socket("/var/run/docker.sock"),
         "podman_socket": probe_socket(_unix_path(podman_url)),
@@ -321,11 +385,13 @@ def write_json_atomic(path, data):
     os.replace(tmp, path)
 
 
-def startup(config_dir, state_dir, run_dir=None):
+def startup(config_dir, state_dir, run_dir=None, version=None):
     """Everything the agent checks before it runs; returns (config, lock).
 
     Without run_dir no lock is taken (``check`` beside a running agent).
+    version defaults to agent_version().
     """
+    version = version or agent_version()
     path = os.path.join(config_dir, CONFIG_FILE)
     try:
         with open(path, "rb") as handle:
@@ -336,7 +402,8 @@ def startup(config_dir, state_dir, run_dir=None):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AgentError("invalid config file %s: %s" % (path, exc)) from exc
-    config = parse_config(text)
+    config = parse_config(text, config_fields(version))
+    # Checks nothing for an old agent: its config has no elevation_command.
     validate_elevation_command(config.get("elevation_command"))
     check_ppkeys(config_dir)
     make_state_dirs(state_dir)
@@ -345,7 +412,10 @@ def startup(config_dir, state_dir, run_dir=None):
 
 
 def run(config_dir, state_dir, run_dir, interval):
-    config, lock = startup(config_dir, state_dir, run_dir)
+    # Read once: the real agent's version cannot change while it runs, and a
+    # status must not report a version whose behaviour it does not show.
+    version = agent_version()
+    config, lock = startup(config_dir, state_dir, run_dir, version)
     started_at = time.time()
     with open(os.path.join(state_dir, START_LOG), "a", encoding="utf-8") as log:
         log.write(json.dumps({"time": started_at, "pid": os.getpid(), "uid": os.getuid()}) + "\n")
@@ -365,7 +435,7 @@ def run(config_dir, state_dir, run_dir, interval):
     try:
         while not wake["stop"]:
             wake["hup"] = False
-            write_json_atomic(status_path, build_status(config, started_at))
+            write_json_atomic(status_path, build_status(config, started_at, version))
             deadline = time.monotonic() + interval
             while not (wake["stop"] or wake["hup"]) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -381,11 +451,14 @@ def main(argv=None):
     parser.add_argument("-c", "--config-dir", default="/etc/qbee")
     parser.add_argument("-s", "--state-dir", default="/var/lib/qbee")
     # "check" is the stand-in's own: the start-up checks without running.
-    parser.add_argument("command", choices=["start", "check"])
+    parser.add_argument("command", choices=["start", "check", "version"])
     args = parser.parse_args(argv)
     run_dir = os.environ.get("QBEE_STANDIN_RUN_DIR", "/run/qbee")
     interval = float(os.environ.get("QBEE_STANDIN_INTERVAL", "3"))
     try:
+        if args.command == "version":
+            print("%s (commit: standin)" % agent_version())
+            return 0
         if args.command == "check":
             startup(args.config_dir, args.state_dir)
             print("ok")

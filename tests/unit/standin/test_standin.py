@@ -21,6 +21,18 @@ STANDIN = agent.__file__
 BOOTSTRAP_CONFIG = '{"server":"device.app.qbee.io","port":"443"}'
 
 
+@pytest.fixture(autouse=True)
+def current_agent(tmp_path, monkeypatch):
+    """No version set: a host's $QBEE_STANDIN_VERSION or version file must not leak in.
+
+    Returns the (absent) version file, for tests that write one.
+    """
+    monkeypatch.delenv(agent.VERSION_ENV, raising=False)
+    version_file = tmp_path / "standin-version"
+    monkeypatch.setattr(agent, "VERSION_FILE", str(version_file))
+    return version_file
+
+
 # ---- config parsing as json.Unmarshal does it --------------------------------
 
 def test_bootstrap_output_parses():
@@ -284,6 +296,115 @@ def test_unprivileged_agent_cannot_use_root_owned_ppkeys(shared_device):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---- version and old agents -----------------------------------------------------
+
+def test_version_prints_like_the_real_agent(capsys):
+    assert agent.main(["version"]) == 0
+    assert capsys.readouterr().out == "2026.27 (commit: standin)\n"
+
+
+def test_version_env_beats_the_file(current_agent, monkeypatch):
+    current_agent.write_text("2025.49\n")
+    monkeypatch.setenv(agent.VERSION_ENV, "2026.3")
+    assert agent.agent_version() == "2026.3"
+
+
+@pytest.mark.parametrize("text, version", [
+    ("2025.49\nignored\n", "2025.49"),
+    ("  2026.9  \n", "2026.9"),
+    ("", "2026.27"),  # an empty file is no version
+])
+def test_version_file_beats_the_default(current_agent, text, version):
+    assert agent.agent_version() == "2026.27"
+    current_agent.write_text(text)
+    assert agent.agent_version() == version
+
+
+def test_unreadable_version_file_fails_loudly(current_agent, capsys):
+    # A directory stands for any unreadable file: root reads past modes.
+    current_agent.mkdir()
+    assert agent.main(["version"]) == 1
+    assert "cannot read %s" % current_agent in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version, release, older", [
+    ("2025.49", "2026.10", True),
+    ("2026.9", "2026.10", True),  # integers, not strings: "9" > "10"
+    ("2026.10", "2026.10", False),
+    ("2026.27", "2026.10", False),
+    ("2027.1", "2026.10", False),
+    ("2026.10.1", "2026.10", False),
+    # Unparsable counts as current, so nothing is gated off.
+    ("", "2026.10", False),
+    ("dev", "2026.10", False),
+    ("2025", "2026.10", False),
+    ("v2025.49", "2026.10", False),
+    ("2025.49-rc1", "2026.10", False),
+])
+def test_versions_compare_numerically(version, release, older):
+    assert agent.older_than(version, release) is older
+
+
+def _config(device, text):
+    (device[0] / "qbee-agent.json").write_text(text)
+
+
+INVALID_ELEVATION = '{"port":"443","elevation_command":["/nonexistent/sudo","-n"]}'
+
+
+@pytest.mark.parametrize("text", [
+    INVALID_ELEVATION,
+    '{"port":"443","elevation_command":"/usr/bin/sudo"}',  # even a wrong type
+])
+def test_old_agent_ignores_elevation_command_at_startup(device, monkeypatch, text):
+    config_dir, state_dir = device[0], device[1]
+    _config(device, text)
+    monkeypatch.setenv(agent.VERSION_ENV, "2026.9")
+    config, lock = agent.startup(str(config_dir), str(state_dir))
+    assert config == {"port": "443"} and lock is None
+
+
+@pytest.mark.parametrize("version", ["2026.10", "2026.27", "not-a-version"])
+def test_current_agent_still_refuses_invalid_elevation_command(device, monkeypatch, version):
+    config_dir, state_dir = device[0], device[1]
+    _config(device, INVALID_ELEVATION)
+    monkeypatch.setenv(agent.VERSION_ENV, version)
+    with pytest.raises(agent.AgentError) as exc:
+        agent.startup(str(config_dir), str(state_dir))
+    assert "invalid elevation command: /nonexistent/sudo" in str(exc.value)
+
+
+def test_old_agent_status_probes_directly_and_names_its_version(device, monkeypatch):
+    config_dir, state_dir = device[0], device[1]
+    _config(device, '{"port":"443","elevation_command":["/bin/false"]}')
+    monkeypatch.setattr(agent, "ELEVATED_PROBE", ["true"])
+    monkeypatch.setattr(agent.os, "geteuid", lambda: 1000)
+    config, _lock = agent.startup(str(config_dir), str(state_dir), version="2025.49")
+    status = agent.build_status(config, 0.0, "2025.49")
+    assert status["version"] == "2025.49"
+    assert status["elevation"]["mode"] == "direct" and status["elevation"]["argv"] == ["true"]
+    assert "elevation_command" not in status["config"]
+
+
+def test_status_names_the_current_version(device):
+    assert agent.build_status({}, 0.0)["version"] == "2026.27"
+
+
+def test_old_agent_starts_despite_invalid_elevation_command(device):
+    state_dir = device[1]
+    _config(device, INVALID_ELEVATION)
+    proc = _start(device, env={agent.VERSION_ENV: "2025.49"})
+    try:
+        assert _wait((state_dir / agent.STATUS_FILE).exists), proc.stderr
+        status = _status(state_dir)
+        assert status["version"] == "2025.49"
+        assert status["elevation"]["mode"] in ("direct", "root")  # root when the tests run as root
+        assert status["elevation"]["argv"] == agent.ELEVATED_PROBE
+    finally:
+        proc.terminate()
+    assert proc.wait(timeout=10) == 0
 
 
 # ---- probes --------------------------------------------------------------------
