@@ -21,12 +21,17 @@ description:
   - Decides whether anything changed by comparing parsed JSON values, never text, so a file
     the agent rewrote in its own layout is not reported as changed. An unchanged file is not
     rewritten.
-  - Writes atomically, through a temporary file in the destination's directory.
+  - Writes atomically, through a temporary file in the destination's directory, with the old file's owner and
+    mode set on its descriptor before the rename.
+  - The agent user owns the configuration folder and may have replaced the file by anything. The file is opened
+    without following a symbolic link and must be a regular file with one link and at most 64 KiB; anything else
+    (a link, a FIFO, a device, a hard link, a file too large) is refused with a message that names it, and
+    nothing is read from it, written through it or shown of it.
+  - With O(journal), the file as it was is recorded before it changes, so a failed run can put it back
+    (M(qbee.unprivileged.journal)).
   - Key names are matched case-insensitively, as the agent matches them.
 author:
   - qbee.unprivileged maintainers (@qbee-unprivileged)
-extends_documentation_fragment:
-  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -41,8 +46,7 @@ attributes:
 options:
   path:
     description:
-      - The agent's configuration file.
-      - A symbolic link is followed; a dangling link or a directory is an error.
+      - The agent's configuration file. A symbolic link, or anything but a regular file, is refused.
     type: path
     default: /etc/qbee/qbee-agent.json
   elevation_command:
@@ -101,16 +105,20 @@ options:
     default: true
   create:
     description:
-      - Create the file (mode C(0600) unless O(mode) is given) when it does not exist.
+      - Create the file (root-owned, mode C(0600)) when it does not exist.
       - When false, a missing file is an error, since the agent is then not installed or not
         bootstrapped.
     type: bool
     default: false
   backup:
     description:
-      - Keep a timestamped copy of the original file before it is changed.
+      - Keep a timestamped copy of the original file before it is changed, beside it, with its owner and mode.
     type: bool
     default: false
+  journal:
+    description: The undo journal folder; empty records nothing.
+    type: path
+    default: ""
 notes:
   - The agent reads its configuration only at start. Restart it (one handler, once per run)
     after this module reports a change.
@@ -162,7 +170,7 @@ config:
   type: dict
   sample: {"server": "device.app.qbee.io", "port": "443", "elevation_command": ["/usr/bin/sudo", "-n"]}
 path:
-  description: The file that was read and written (a symbolic link resolved).
+  description: The file that was read and written.
   returned: always
   type: str
   sample: /etc/qbee/qbee-agent.json
@@ -176,13 +184,16 @@ backup_file:
 import json
 import os
 import stat
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
-    AGENT_TYPES, BOOL_KEYS, PATH_KEYS, PORT_KEYS, SECRET_KEYS, STRING_KEYS, WriteError, agent_type_problem,
-    json_type, mask_secrets, write_beside)
+    AGENT_TYPES, BOOL_KEYS, PATH_KEYS, PORT_KEYS, SECRET_KEYS, STRING_KEYS, agent_type_problem,
+    json_type, mask_secrets)
+from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
+from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
 # Keys the agent knows that have an option of their own, or are not ours to set.
 OWN_OPTION_KEYS = {
@@ -209,24 +220,14 @@ def same_json(a, b):
 
 # ---- reading ------------------------------------------------------------------
 
-def resolve_path(path):
-    """Return the real file behind path, or None when it does not exist."""
-    if os.path.islink(path) and not os.path.exists(path):
-        raise ConfigError("%s is a dangling symbolic link (to %s)" % (path, os.readlink(path)))
-    if os.path.isdir(path):
-        raise ConfigError("%s is a directory, not the agent's configuration file" % path)
-    if not os.path.exists(path):
-        return None
-    return os.path.realpath(path)
-
-
 def read_config(path):
-    """Return (text, parsed object) of an existing file."""
+    """(raw bytes, text, parsed object, fstat) of the file, or (None, None, None, None) when it does not exist."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except (IOError, OSError) as exc:
-        raise ConfigError("cannot read %s: %s" % (path, exc.strerror or exc))
+        raw, st = fs.read_regular(path, fs.MAX_CONFIG_BYTES)
+    except fs.UnsafePath as exc:
+        raise ConfigError("%s; nothing was read from it or written" % exc)
+    if raw is None:
+        return None, None, None, None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -238,7 +239,7 @@ def read_config(path):
         raise ConfigError("%s is not valid JSON at %s: %s" % (path, where, getattr(exc, "msg", exc)))
     if not isinstance(data, dict):
         raise ConfigError("%s holds a JSON %s, not an object; the agent needs an object" % (path, json_type(data)))
-    return text, data
+    return raw, text, data, st
 
 
 def outside_strings(text):
@@ -434,19 +435,19 @@ def merge(current, params):
 
 # ---- writing ------------------------------------------------------------------------
 
-def write_atomic(module, dest, content, new_file):
-    """Temp file in dest's directory, then atomic_move; the original survives any failure."""
+def write_config(params, path, raw, st, new_text, result):
+    """Backup and journal first, then the new file with the old one's owner and mode (root 0600 when new)."""
+    uid, gid, mode = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) if st else (0, 0, 0o600)
     try:
-        tmp = write_beside(dest, content)
-    except WriteError as exc:
+        if params["backup"] and raw is not None:
+            backup = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+            fs.replace_file(backup, raw, mode, uid, gid)
+            result["backup_file"] = backup
+        if params["journal"]:
+            Journal(params["journal"]).record_file(path, raw, st)
+        fs.replace_file(path, new_text.encode("utf-8"), mode, uid, gid)
+    except fs.UnsafePath as exc:
         raise ConfigError(str(exc))
-    # A new file is born 0600 (atomic_move would give it 0666 & ~umask).
-    old_umask = os.umask(0o077) if new_file else None
-    try:
-        module.atomic_move(tmp, dest, unsafe_writes=module.params["unsafe_writes"])
-    finally:
-        if old_umask is not None:
-            os.umask(old_umask)
 
 
 def run(module):
@@ -454,21 +455,18 @@ def run(module):
     path = params["path"]
     result = {"changed": False, "path": path}
 
-    real = resolve_path(path)
-    if real is None:
+    raw, text, current, st = read_config(path)
+    if raw is None:
         if not params["create"]:
             raise ConfigError(
                 "%s does not exist: qbee-agent is not installed or not bootstrapped on this host "
                 "(set create: true to create the file)" % path
             )
-        if not os.path.isdir(os.path.dirname(path) or "."):
+        if not os.path.isdir(os.path.dirname(path) or "/"):
             raise ConfigError("cannot create %s: its directory does not exist" % path)
         text, current = "", {}
         style = {"indent": None, "item_sep": ",", "key_sep": ":", "newline": False}
     else:
-        path = real
-        result["path"] = real
-        text, current = read_config(real)
         style = detect_style(text)
 
     wanted = merge(current, params)
@@ -477,28 +475,19 @@ def run(module):
     if command and params["validate_executable"]:
         check_executable(command)
 
-    changed = real is None or not same_json(current, wanted)
+    changed = raw is None or not same_json(current, wanted)
     new_text = render(wanted, style) if changed else text
     secrets = any(k.lower() in SECRET_KEYS for k in list(current) + list(wanted))
     result["config"] = mask_secrets(wanted)
     if module._diff:
         result["diff"] = {
-            "before_header": path if real else "%s (absent)" % path,
+            "before_header": path if raw is not None else "%s (absent)" % path,
             "after_header": path,
-            "before": render(mask_secrets(current), style) if secrets and real else text,
+            "before": render(mask_secrets(current), style) if secrets and raw is not None else text,
             "after": render(mask_secrets(wanted), style) if secrets else new_text,
         }
-
     if changed and not module.check_mode:
-        if params["backup"] and real is not None:
-            result["backup_file"] = module.backup_local(path)
-        write_atomic(module, path, new_text.encode("utf-8"), real is None)
-
-    file_args = module.load_file_common_arguments(params, path=path)
-    if real is None and file_args.get("mode") is None:
-        file_args["mode"] = "0600"
-    if real is not None or not module.check_mode:
-        changed = module.set_fs_attributes_if_different(file_args, changed, diff=None)
+        write_config(params, path, raw, st, new_text, result)
     result["changed"] = changed
     return result
 
@@ -516,8 +505,8 @@ def main():
             validate_executable=dict(type="bool", default=True),
             create=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
+            journal=dict(type="path", default=""),
         ),
-        add_file_common_args=True,
         supports_check_mode=True,
     )
     try:

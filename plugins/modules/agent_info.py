@@ -67,16 +67,17 @@ options:
     description:
       - Files to read on the device, with their owner, group and mode, so that a caller can
         compare them with what it would write without another round trip.
-      - Symbolic links are not followed; a file above 64 KiB or not valid UTF-8 is reported
-        without its content.
+      - Nothing is followed. A symbolic link, FIFO or device is reported as such (C(type)), and a file with
+        other hard links, above 64 KiB or not valid UTF-8 is reported without its content.
     type: list
     elements: path
     default: []
   trees:
     description:
       - Folders whose ownership to report, for each the distinct owner and group of the
-        folder and of everything under it (symbolic links themselves and, when they
-        point somewhere, their targets).
+        folder and of everything under it that M(qbee.unprivileged.agent_folders) would hand over,
+        and the entries it leaves alone (symbolic links, files with other hard links, sockets and
+        devices), which are never followed.
     type: list
     elements: path
     default: []
@@ -84,6 +85,13 @@ options:
     description: How many of the unit's last journal lines to return (0 for none).
     type: int
     default: 0
+  journal_dir:
+    description: The undo journal folder of M(qbee.unprivileged.journal), whose entries are counted in C(journal_entries).
+    type: path
+  version:
+    description: Run C(<binary> version) and report the agent's version.
+    type: bool
+    default: false
   wait_settle:
     description:
       - When above 0, wait until the unit is active and its main process has run for this many
@@ -99,6 +107,8 @@ options:
     default: 60
 notes:
   - Values of C(bootstrap_key) and C(http_proxy_pass) in the configuration are masked.
+  - The configuration file is opened without following a link and read only when it is a regular file with one
+    link and at most 64 KiB; otherwise C(config.error) says what it is, and nothing of it is returned.
 """
 
 EXAMPLES = r"""
@@ -180,11 +190,24 @@ files:
            "mode": "0440", "content": "# Ansible managed\n..."}}
 trees:
   description:
-    - For each folder in O(trees), C(exists) and C(owners), the sorted distinct C(user:group) pairs
-      of the folder and everything under it (names, or numbers where the ids have none).
+    - For each folder in O(trees), C(exists), C(owners), the sorted distinct C(user:group) pairs
+      of the folder and everything under it that a hand-over changes (names, or numbers where the ids have
+      none), and C(links), C(hardlinks) and C(special), the entries a hand-over leaves alone, by path under the
+      folder. C(error) says why a folder could not be walked.
   returned: always
   type: dict
   sample: {"/var/lib/qbee": {"exists": true, "owners": ["qbee-agent:qbee-agent"]}}
+journal_entries:
+  description: How many entries the undo journal in O(journal_dir) holds (an earlier run that did not finish).
+  returned: when O(journal_dir) is given
+  type: int
+version:
+  description:
+    - With O(version), C(version) (for example C(2026.27), or null when it could not be read), C(output) (what the
+      agent printed) and C(error) (why it could not be read).
+  returned: when O(version) is true
+  type: dict
+  sample: {"version": "2026.27", "output": "2026.27 (commit: 6710abd)", "error": null}
 journal:
   description: The unit's last journal lines (the last 20 when O(wait_settle) failed).
   returned: always
@@ -196,10 +219,12 @@ import grp
 import json
 import os
 import pwd
+import re
 import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import agent_type_problem, mask_secrets
 
 MAX_FILE_BYTES = 64 * 1024
@@ -223,15 +248,17 @@ INT_PROPERTIES = ("main_pid", "n_restarts")
 
 
 def read_config(path):
-    result = {"path": path, "exists": os.path.exists(path), "error": None, "data": None, "type_problem": None}
-    if not result["exists"]:
+    result = {"path": path, "exists": os.path.lexists(path), "error": None, "data": None, "type_problem": None}
+    try:
+        raw, _st = fs.read_regular(path, fs.MAX_CONFIG_BYTES)
+    except fs.UnsafePath as exc:
+        result["error"] = str(exc)
+        return result
+    if raw is None:
+        result["exists"] = False
         return result
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
-    except (IOError, OSError) as exc:
-        result["error"] = "cannot read: %s" % (exc.strerror or exc)
-        return result
+        data = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # includes UnicodeDecodeError
         result["error"] = "not valid JSON: %s" % exc
         return result
@@ -242,6 +269,22 @@ def read_config(path):
     problem = agent_type_problem(data)
     if problem:
         result["type_problem"] = dict(zip(("key", "found", "needed"), problem))
+    return result
+
+
+def read_version(module, binary):
+    """The agent's version from 'qbee-agent version' ("2026.27 (commit: 6710abd)")."""
+    result = {"version": None, "output": "", "error": None}
+    if not os.path.isfile(binary):
+        result["error"] = "%s does not exist" % binary
+        return result
+    rc, out, err = module.run_command([binary, "version"])
+    result["output"] = (out.strip() or err.strip())[:500]
+    match = re.match(r"^v?(\d+\.\d+(?:\.\d+)?)\b", out.strip())
+    if rc != 0 or not match:
+        result["error"] = "'%s version' exited %d and printed %r" % (binary, rc, result["output"])
+        return result
+    result["version"] = match.group(1)
     return result
 
 
@@ -381,44 +424,47 @@ def user_name(uid):
 
 
 def read_file(path):
-    """A file as a caller that writes it would compare it: type, owner, group, mode and text."""
+    """A file as a caller that writes it would compare it: type, owner, group, mode and text (links not followed)."""
+    missing = {"exists": False, "type": None, "owner": None, "group": None, "mode": None, "content": None}
     try:
-        st = os.lstat(path)
-    except OSError:
-        return {"exists": False, "type": None, "owner": None, "group": None, "mode": None, "content": None}
-    kind = ("file" if stat.S_ISREG(st.st_mode) else "link" if stat.S_ISLNK(st.st_mode)
-            else "directory" if stat.S_ISDIR(st.st_mode) else "other")
-    content = None
-    if kind == "file" and st.st_size <= MAX_FILE_BYTES:
+        dir_fd, fd, st = fs.open_leaf(path)
+    except fs.UnsafePath:
         try:
-            with open(path, "rb") as handle:
-                content = handle.read(MAX_FILE_BYTES + 1).decode("utf-8")
-        except (IOError, OSError, UnicodeDecodeError):
-            content = None
-    return {"exists": True, "type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
-            "mode": "%04o" % stat.S_IMODE(st.st_mode), "content": content}
+            st = os.lstat(path)
+        except OSError:
+            return missing
+        kind = "link" if stat.S_ISLNK(st.st_mode) else "other"
+        return {"exists": True, "type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
+                "mode": "%04o" % stat.S_IMODE(st.st_mode), "content": None}
+    try:
+        if fd is None:
+            return missing
+        kind = ("file" if stat.S_ISREG(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode) else "other")
+        content = None
+        if kind == "file" and st.st_nlink == 1 and st.st_size <= MAX_FILE_BYTES:
+            try:
+                content = os.read(fd, MAX_FILE_BYTES + 1).decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                content = None
+        return {"exists": True, "type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
+                "mode": "%04o" % stat.S_IMODE(st.st_mode), "content": content}
+    finally:
+        if fd is not None:
+            os.close(fd)
+        os.close(dir_fd)
 
 
 def read_tree(path):
-    """The distinct owner:group pairs of path and everything under it (links and their targets)."""
-    ids = set()
-
-    def add(entry, follow):
-        try:
-            st = os.stat(entry) if follow else os.lstat(entry)
-        except OSError:
-            return
-        ids.add((st.st_uid, st.st_gid))
-        if not follow and stat.S_ISLNK(st.st_mode):
-            add(entry, True)
-
-    if not os.path.lexists(path):
-        return {"exists": False, "owners": []}
-    add(path, False)
-    for top, dirs, names in os.walk(path):
-        for name in dirs + names:
-            add(os.path.join(top, name), False)
-    return {"exists": True, "owners": sorted(set("%s:%s" % (user_name(u), group_name(g)) for u, g in ids))}
+    """Who owns what a hand-over would change under path, and what it would leave alone (see module_utils/fs)."""
+    empty = {"exists": False, "owners": [], "links": [], "hardlinks": [], "special": [], "error": None}
+    try:
+        tree = fs.read_tree(path)
+    except (fs.UnsafePath, OSError) as exc:
+        return dict(empty, exists=os.path.lexists(path), error=str(exc))
+    if tree is None:
+        return empty
+    return dict(tree.report(), exists=True, error=None,
+                owners=sorted(set("%s:%s" % (user_name(u), group_name(g)) for u, g in tree.owners)))
 
 
 def read_journal(module, service, lines):
@@ -472,6 +518,8 @@ def main():
             files=dict(type="list", elements="path", default=[]),
             trees=dict(type="list", elements="path", default=[]),
             journal_lines=dict(type="int", default=0),
+            version=dict(type="bool", default=False),
+            journal_dir=dict(type="path"),
             wait_settle=dict(type="float", default=0),
             wait_timeout=dict(type="int", default=60),
         ),
@@ -505,6 +553,13 @@ def main():
     )
     if params["user"]:
         result["user"] = read_user(params["user"])
+    if params["version"]:
+        result["version"] = read_version(module, params["binary"])
+    if params["journal_dir"]:
+        try:
+            result["journal_entries"] = len([n for n in os.listdir(params["journal_dir"]) if n.endswith(".json")])
+        except OSError:
+            result["journal_entries"] = 0
     if problem:
         if not result["journal"]:
             result["journal"] = read_journal(module, params["service"], 20)

@@ -20,12 +20,19 @@ description:
     cost, on every run.
   - A new content is written to a temporary file in the destination's directory, checked with O(validate) if
     given, and moved over the old file in one rename, so the file is never seen half written or unvalidated.
+  - Nothing is followed. The folder is reached from C(/) through folders and links only root can change; a
+    symbolic link, FIFO, device or folder at O(path), or a file with other hard links, is refused with a message
+    that names it. The owner and mode are set on the new file's descriptor before the rename.
+  - With O(journal), the file as it was (or its absence) is recorded before it changes, so that a failed run can
+    put it back (M(qbee.unprivileged.journal)).
 author:
   - qbee.unprivileged maintainers (@qbee-unprivileged)
 attributes:
   check_mode:
     support: full
-    description: Reports what it would change and writes nothing; a missing parent folder counts as a change.
+    description:
+      - Reports what it would change and writes nothing; a missing parent folder counts as a change.
+      - O(validate) runs in check mode too, on a temporary copy, so C(--check) shows content that would be refused.
   diff_mode:
     support: full
     description: Shows the old and new content, and owner, group and mode changes.
@@ -55,6 +62,10 @@ options:
   mode:
     description: The file's mode, as an octal string such as V("0644"). Unchanged when not given.
     type: raw
+  journal:
+    description: The undo journal folder; empty records nothing.
+    type: path
+    default: ""
   validate:
     description:
       - A command that checks the new file before it replaces the old one, with C(%s) for its path, for example
@@ -108,25 +119,18 @@ content_changed:
   sample: false
 """
 
+import grp
 import os
+import pwd
 import re
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import WriteError, write_beside
+from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
+from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
-
-def read_current(module, path):
-    """The file's bytes, or None when it does not exist."""
-    if os.path.isdir(path):
-        module.fail_json(msg="%s is a directory, not a file; nothing was changed" % path)
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        module.fail_json(msg="cannot read %s: %s" % (path, to_native(exc.strerror or exc)))
+MAX_BYTES = 1024 * 1024
 
 
 def octal_mode(module):
@@ -139,35 +143,110 @@ def octal_mode(module):
     return int(str(mode), 8)
 
 
-def write_new(module, path, data, mode):
-    """Write data next to path, validate it, and rename it over path. The new file has the asked mode (else
-    the old file's, else 0644) and the old file's owner from the start, so it is never looser than either."""
-    old = os.stat(path) if os.path.exists(path) else None
+def resolve_id(module, name, kind):
+    """uid or gid of a name or number; None when not asked for or (check mode) not there yet."""
+    if name is None:
+        return None
+    if name.isdigit():
+        return int(name)
     try:
-        tmp = write_beside(path, data, mode if mode is not None else (old.st_mode & 0o7777 if old else 0o644), old)
-    except WriteError as exc:
-        module.fail_json(msg=str(exc))
+        return pwd.getpwnam(name).pw_uid if kind == "owner" else grp.getgrnam(name).gr_gid
+    except KeyError:
+        if module.check_mode:
+            return None
+        module.fail_json(msg="%s %s does not exist on this host; nothing was changed" % (kind, name))
+
+
+def validate(module, path, data, mode):
+    """Run the validate command on a copy of data beside path; fail (nothing changed) when it refuses it."""
+    command = module.params["validate"]
+    if "%s" not in command:
+        module.fail_json(msg="validate must contain %%s for the file's path: %s" % command)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return  # check mode with a folder still to be made: nothing to validate against yet
+    tmp = os.path.join(folder, ".%s.%d.validate" % (os.path.basename(path), os.getpid()))
     try:
-        if module.params["validate"]:
-            if "%s" not in module.params["validate"]:
-                module.fail_json(msg="validate must contain %%s for the file's path: %s" % module.params["validate"])
-            try:
-                command = module.params["validate"] % tmp
-            except (TypeError, ValueError):
-                module.fail_json(msg="validate may hold %%s once and no other %%; write %%%% for a literal %%: %s"
-                                 % module.params["validate"])
-            rc, out, err = module.run_command(command)
-            if rc != 0:
-                module.fail_json(msg="the new content of %s failed validation (%s), so nothing was changed: %s"
-                                 % (path, module.params["validate"] % "<new file>",
-                                    (to_text(err) or to_text(out)).strip().replace(tmp, "<new file>")),
-                                 rc=rc)
-        os.rename(tmp, path)
-    except OSError as exc:
-        module.fail_json(msg="cannot write a new %s: %s; the original is unchanged" % (path, to_native(exc.strerror or exc)))
+        fs.replace_file(tmp, data, mode if mode is not None else 0o600, 0, 0)
+        try:
+            argv = command % tmp
+        except (TypeError, ValueError):
+            module.fail_json(msg="validate may hold %%s once and no other %%; write %%%% for a literal %%: %s" % command)
+        rc, out, err = module.run_command(argv)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        try:
+            fs.remove_file(tmp)
+        except fs.UnsafePath:
+            pass
+    if rc != 0:
+        module.fail_json(msg="the new content of %s failed validation (%s), so nothing was changed: %s"
+                         % (path, command % "<new file>", (to_text(err) or to_text(out)).strip().replace(tmp, "<new file>")),
+                         rc=rc)
+
+
+def attributes_text(uid, gid, mode):
+    return "owner: %s\ngroup: %s\nmode: %s\n" % (uid, gid, "%04o" % mode if mode is not None else "-")
+
+
+def present(module, path, current, st, journal, result, diffs):
+    mode = octal_mode(module)
+    uid = resolve_id(module, module.params["owner"], "owner")
+    gid = resolve_id(module, module.params["group"], "group")
+    data = to_bytes(module.params["content"], errors="surrogate_or_strict")
+    if module.params["validate"] and current != data:
+        validate(module, path, data, mode)
+    new_uid = uid if uid is not None else (st.st_uid if st else 0)
+    new_gid = gid if gid is not None else (st.st_gid if st else 0)
+    new_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
+    if current != data:
+        result.update(changed=True, content_changed=True)
+        diffs.append(dict(before=to_text(current or b"", errors="surrogate_or_replace"), after=to_text(data),
+                          before_header=path if current is not None else path + " (absent)", after_header=path))
+        if not os.path.isdir(os.path.dirname(path) or "/"):
+            if not module.check_mode:
+                module.fail_json(msg="cannot write %s: its folder %s does not exist" % (path, os.path.dirname(path)))
+            return
+        if not module.check_mode:
+            if journal:
+                journal.record_file(path, current, st)
+            fs.replace_file(path, data, new_mode, new_uid, new_gid)
+        return
+    old = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    new = (new_uid if uid is not None else old[0], new_gid if gid is not None else old[1], new_mode)
+    if (uid is None and module.params["owner"]) or (gid is None and module.params["group"]) or old != new:
+        result["changed"] = True
+        diffs.append(dict(before=attributes_text(*old), after=attributes_text(*new),
+                          before_header=path + " (attributes)", after_header=path + " (attributes)"))
+        if not module.check_mode:
+            if journal:
+                journal.record_file(path, current, st)
+            fs.set_attributes(path, *new)
+
+
+def run(module):
+    path = module.params["path"]
+    state = module.params["state"]
+    result = dict(changed=False, path=path, state=state, content_changed=False)
+    journal = Journal(module.params["journal"]) if module.params["journal"] else None
+    try:
+        current, st = fs.read_regular(path, MAX_BYTES)
+    except fs.UnsafePath as exc:
+        module.fail_json(msg="%s; nothing was changed" % to_native(exc))
+    diffs = []
+    if state == "absent":
+        if current is not None:
+            result.update(changed=True, content_changed=True,
+                          diff=dict(before=to_text(current, errors="surrogate_or_replace"), after="",
+                                    before_header=path, after_header=path + " (absent)"))
+            if not module.check_mode:
+                if journal:
+                    journal.record_file(path, current, st)
+                fs.remove_file(path)
+        return result
+    present(module, path, current, st, journal, result, diffs)
+    if diffs:
+        result["diff"] = diffs
+    return result
 
 
 def main():
@@ -180,51 +259,15 @@ def main():
             group=dict(type="str"),
             mode=dict(type="raw"),
             validate=dict(type="str"),
+            journal=dict(type="path", default=""),
         ),
         required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    state = module.params["state"]
-    result = dict(changed=False, path=path, state=state, content_changed=False)
-    current = read_current(module, path)
-
-    if state == "absent":
-        if current is not None:
-            result.update(changed=True, content_changed=True,
-                          diff=dict(before=to_text(current, errors="surrogate_or_replace"), after="",
-                                    before_header=path, after_header=path + " (absent)"))
-            if not module.check_mode:
-                try:
-                    os.unlink(path)
-                except OSError as exc:
-                    module.fail_json(msg="cannot remove %s: %s" % (path, to_native(exc.strerror or exc)))
-        module.exit_json(**result)
-
-    mode = octal_mode(module)
-    data = to_bytes(module.params["content"], errors="surrogate_or_strict")
-    diffs = []
-    if current != data:
-        result.update(changed=True, content_changed=True)
-        diffs.append(dict(before=to_text(current or b"", errors="surrogate_or_replace"), after=to_text(data),
-                          before_header=path if current is not None else path + " (absent)", after_header=path))
-        if not os.path.isdir(os.path.dirname(path) or "."):
-            if not module.check_mode:
-                module.fail_json(msg="cannot write %s: its folder %s does not exist" % (path, os.path.dirname(path)))
-        elif not module.check_mode:
-            write_new(module, path, data, mode)
-
-    if not (module.check_mode and current is None):
-        # (A file that would be created gets exactly the attributes asked for: nothing to compare.)
-        file_args = module.load_file_common_arguments(dict(
-            path=path, owner=module.params["owner"], group=module.params["group"],
-            mode=mode if mode is None else "%04o" % mode))
-        attributes = {}
-        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"], diff=attributes)
-        if attributes.get("before"):
-            diffs.append(dict(attributes, before_header=path + " (attributes)", after_header=path + " (attributes)"))
-    if diffs:
-        result["diff"] = diffs
+    try:
+        result = run(module)
+    except (fs.UnsafePath, OSError) as exc:
+        module.fail_json(msg=to_native(exc))
     module.exit_json(**result)
 
 

@@ -7,11 +7,11 @@ import errno
 import json
 import os
 import stat
-import tempfile
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.modules import agent_config
 
 BOOTSTRAPPED = b'{"server":"device.app.qbee.io","port":"443"}'
@@ -170,26 +170,33 @@ def test_existing_mode_and_owner_are_kept(capsys, config):
     assert config.read_bytes() == b'{"server":"other","port":"443"}'
 
 
-def test_mode_argument_is_applied_even_without_content_change(capsys, config):
-    result = ok(capsys, path=str(config), mode="0400")
-    assert result["changed"] is True
-    assert stat.S_IMODE(os.stat(config).st_mode) == 0o400 and config.read_bytes() == BOOTSTRAPPED
-    assert ok(capsys, path=str(config), mode="0400")["changed"] is False
-
-
-def test_owner_argument_is_applied(capsys, config):
-    ok(capsys, path=str(config), owner=str(os.getuid()), group=str(os.getgid()), settings={"server": "x"})
+@pytest.mark.root
+def test_existing_foreign_owner_is_kept(capsys, config):
+    os.chown(config, 12345, 12346)
+    ok(capsys, path=str(config), settings={"server": "other"})
     st = os.stat(config)
-    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
-    assert config.read_bytes() == b'{"server":"x","port":"443"}'
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 12346, 0o600)
+    assert config.read_bytes() == b'{"server":"other","port":"443"}'
 
 
-def test_symlinked_config_updates_the_target_and_keeps_the_link(capsys, config, tmp_path):
+@pytest.mark.parametrize("option, value", [("mode", "0400"), ("owner", "0"), ("group", "0"), ("attributes", "+i")])
+def test_file_attribute_options_are_gone(capsys, config, option, value):
+    # The file keeps the owner and mode it has; no option may set them any more.
+    before = os.stat(config)
+    msg = failed(capsys, config, **{option: value})
+    assert "Unsupported parameters" in msg and option in msg
+    after = os.stat(config)
+    assert (after.st_ino, after.st_mode, after.st_uid) == (before.st_ino, before.st_mode, before.st_uid)
+
+
+def test_symlinked_config_is_refused_and_neither_link_nor_target_changes(capsys, config, tmp_path):
     link = tmp_path / "link.json"
     link.symlink_to(config)
-    result = ok(capsys, path=str(link), settings={"server": "x"})
-    assert link.is_symlink() and result["path"] == str(config)
-    assert config.read_bytes() == b'{"server":"x","port":"443"}'
+    msg = failed(capsys, link, settings={"server": "x"})
+    assert msg == "%s is a symbolic link to %s; refusing to follow it; nothing was read from it or written" % (link, config)
+    assert link.is_symlink() and os.readlink(link) == str(config)
+    assert config.read_bytes() == BOOTSTRAPPED
+    assert no_temp_files(tmp_path) and no_temp_files(config.parent)
 
 
 # ---- settings and their types ---------------------------------------------------------
@@ -360,45 +367,63 @@ def test_file_that_is_not_utf8(capsys, config):
 
 
 def test_directory_at_path(capsys, tmp_path):
-    assert "is a directory" in failed(capsys, tmp_path, settings={"server": "x"})
+    msg = failed(capsys, tmp_path, settings={"server": "x"})
+    assert msg == "%s is a folder, not a regular file; nothing was read from it or written" % tmp_path
 
 
-def test_dangling_symlink_at_path(capsys, tmp_path):
+def test_dangling_symlink_at_path_is_refused_even_with_create(capsys, tmp_path):
     link = tmp_path / "qbee-agent.json"
     link.symlink_to(tmp_path / "gone.json")
-    assert "is a dangling symbolic link" in failed(capsys, link, settings={"server": "x"}, create=True)
-    assert not (tmp_path / "gone.json").exists()
+    msg = failed(capsys, link, settings={"server": "x"}, create=True)
+    assert "%s is a symbolic link to %s; refusing to follow it" % (link, tmp_path / "gone.json") in msg
+    assert link.is_symlink() and not (tmp_path / "gone.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qbee-agent.json"]
 
 
-def test_unreadable_file(capsys, config, monkeypatch):
-    real_open = open
-
-    def deny(path, *args, **kwargs):
-        if str(path) == str(config):
+def test_unreadable_file(capsys, config, fs_os):
+    def deny(name, flags, *args, **kwargs):
+        if name == config.name and not flags & (os.O_WRONLY | os.O_RDWR):
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_open(path, *args, **kwargs)
+        return os.open(name, flags, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", deny)
+    fs_os(open=deny)
     msg = failed(capsys, config, settings={"server": "x"})
-    assert "cannot read %s: Permission denied" % config in msg
+    assert msg == "cannot open %s (a regular file): Permission denied; nothing was read from it or written" % config
 
 
-def test_read_only_filesystem_keeps_the_original(capsys, config, monkeypatch):
-    def read_only(*_args, **_kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
+def test_read_only_filesystem_keeps_the_original(capsys, config, fs_os):
+    def read_only(name, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return os.open(name, flags, *args, **kwargs)
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # as module_utils/agent.py calls it
+    fs_os(open=read_only)  # the temporary file replace_file creates
     msg = failed(capsys, config, settings={"server": "x"})
-    assert "(the file system is read-only); the original is unchanged" in msg
+    assert msg == "cannot write a new %s: Read-only file system; the original is unchanged" % config
+    assert no_temp_files(config.parent)
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
 
 
-def test_full_disk_keeps_the_original_and_leaves_no_temp_file(capsys, config, monkeypatch):
-    def full(_fd):
+def test_full_disk_keeps_the_original_and_leaves_no_temp_file(capsys, config, fs_os):
+    written = []
+
+    def full(fd, data):
+        written.append(fd)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(agent_config.os, "fsync", full)
+    fs_os(write=full)
     msg = failed(capsys, config, settings={"server": "x"})
-    assert "(the file system is full); the original is unchanged" in msg
+    assert msg == "cannot write a new %s: No space left on device; the original is unchanged" % config
+    assert written and no_temp_files(config.parent)
+
+
+def test_failed_rename_keeps_the_original_and_leaves_no_temp_file(capsys, config, fs_os):
+    def no_rename(*_args, **_kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    fs_os(rename=no_rename)
+    msg = failed(capsys, config, settings={"server": "x"})
+    assert msg == "cannot write a new %s: Input/output error; the original is unchanged" % config
     assert no_temp_files(config.parent)
 
 
@@ -411,6 +436,7 @@ def test_missing_file_means_agent_not_bootstrapped(capsys, tmp_path):
     assert not path.exists()
 
 
+@pytest.mark.root(reason="a new config is root's")
 def test_create_makes_a_0600_compact_file(capsys, tmp_path):
     path = tmp_path / "qbee-agent.json"
     result = ok(capsys, path=str(path), create=True, settings={"server": "s", "port": 443})
@@ -455,3 +481,101 @@ def test_no_backup_when_nothing_changes(capsys, config):
     result = ok(capsys, path=str(config), settings={"server": "device.app.qbee.io"}, backup=True)
     assert result["changed"] is False and "backup_file" not in result
     assert sorted(p.name for p in config.parent.iterdir()) == ["qbee-agent.json"]
+
+
+# ---- what the agent user may have put at the config's path ---------------------------------------
+
+def test_config_over_64_kib_is_refused_unread(capsys, config):
+    config.write_text('{"server":"%s"}' % ("x" * 65536))
+    msg = failed(capsys, config, settings={"server": "y"})
+    assert msg == "%s is %d bytes, more than the 65536 this file can honestly be; nothing was read from it or written" % (
+        config, os.path.getsize(config))
+
+
+def test_config_of_exactly_64_kib_is_read(capsys, config):
+    config.write_text('{"port":"443","x_pad":"%s"}' % ("x" * (65536 - len('{"port":"443","x_pad":""}'))))
+    assert os.path.getsize(config) == 65536
+    assert ok(capsys, path=str(config), settings={"port": "443"})["changed"] is False
+
+
+def test_fifo_at_the_path_is_refused_without_waiting_for_a_writer(capsys, tmp_path):
+    fifo = tmp_path / "qbee-agent.json"
+    os.mkfifo(fifo)
+    msg = failed(capsys, fifo, settings={"server": "x"}, create=True)  # would block forever if it were opened to read
+    assert msg == "%s is a FIFO, not a regular file; nothing was read from it or written" % fifo
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.root
+def test_device_at_the_path_is_refused(capsys, tmp_path):
+    device = tmp_path / "qbee-agent.json"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except OSError as exc:
+        pytest.skip("cannot make a device node here: %s" % exc.strerror)
+    msg = failed(capsys, device, settings={"server": "x"})
+    assert "a character device" in msg and msg.endswith("; nothing was read from it or written")
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+
+
+def test_hard_linked_config_is_refused_and_the_other_name_is_unchanged(capsys, config, tmp_path):
+    other = tmp_path / "shadow"
+    other.write_bytes(BOOTSTRAPPED)
+    config.unlink()
+    os.link(other, config)
+    msg = failed(capsys, config, settings={"server": "x"})
+    assert msg == "%s has 2 hard links; refusing to use a file that is also elsewhere; nothing was read from it or written" % config
+    assert other.read_bytes() == BOOTSTRAPPED and os.stat(other).st_nlink == 2
+
+
+@pytest.mark.root
+def test_config_folder_reached_through_the_agents_link_is_refused(capsys, config, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "qbee").symlink_to(config.parent)
+    os.chown(home, 12345, 12346)
+    msg = failed(capsys, home / "qbee" / "qbee-agent.json", settings={"server": "x"})
+    assert "%s is a symbolic link (to %s) in a folder that users other than root can change" % (home / "qbee", config.parent) in msg
+    assert config.read_bytes() == BOOTSTRAPPED
+
+
+# ---- journal and backup ----------------------------------------------------------------------------
+
+@pytest.mark.root
+def test_journal_records_the_config_as_it_was_and_undo_puts_it_back(capsys, config, tmp_path):
+    os.chown(config, 12345, 12346)
+    config.chmod(0o640)
+    journal = str(tmp_path / "j" / "journal")
+    ok(capsys, path=str(config), settings={"server": "x"}, journal=journal)
+    ok(capsys, path=str(config), settings={"server": "y"}, journal=journal)  # only the first before-state counts
+    assert config.read_bytes() == b'{"server":"y","port":"443"}'
+    assert Journal(journal).undo(lambda argv: (0, "", "")) == ["restored %s" % config]
+    st = os.stat(config)
+    assert config.read_bytes() == BOOTSTRAPPED and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 12346, 0o640)
+
+
+@pytest.mark.root
+def test_journal_of_a_created_config_removes_it_on_undo(capsys, tmp_path):
+    path = tmp_path / "qbee-agent.json"
+    journal = str(tmp_path / "j" / "journal")
+    ok(capsys, path=str(path), create=True, settings={"server": "s"}, journal=journal)
+    assert path.exists()
+    Journal(journal).undo(lambda argv: (0, "", ""))
+    assert not path.exists()
+
+
+def test_nothing_is_journaled_in_check_mode_or_without_a_change(capsys, config, tmp_path):
+    journal = tmp_path / "j" / "journal"
+    ok(capsys, check=True, path=str(config), settings={"server": "x"}, journal=str(journal))
+    ok(capsys, path=str(config), settings={"server": "device.app.qbee.io"}, journal=str(journal))
+    assert not journal.exists()
+
+
+@pytest.mark.root
+def test_backup_has_the_originals_owner_and_mode(capsys, config):
+    os.chown(config, 12345, 12346)
+    config.chmod(0o640)
+    result = ok(capsys, path=str(config), settings={"server": "x"}, backup=True)
+    st = os.lstat(result["backup_file"])
+    assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 12346, 0o640)
+    assert no_temp_files(config.parent)

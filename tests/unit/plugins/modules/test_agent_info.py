@@ -4,6 +4,9 @@ import grp
 import json
 import os
 import pwd
+import socket
+import stat
+import time
 
 import pytest
 
@@ -143,6 +146,7 @@ def test_wait_settle_fails_with_the_reason_and_the_journal(capsys, monkeypatch):
     assert result["journal"] == ["line one", "line two"]
 
 
+@pytest.mark.root(reason="a unit without User= runs as root")
 def test_wait_settle_returns_once_the_process_is_old_enough(capsys, monkeypatch):
     code, result = run(capsys, monkeypatch, wait_settle=0.01, wait_timeout=5)
     assert code == 0 and result["process"]["age_seconds"] >= 0.01
@@ -182,28 +186,27 @@ def test_files_are_read_with_their_attributes(capsys, monkeypatch, tmp_path):
                                              "mode": None, "content": None}
 
 
-def test_trees_report_every_owner_below_a_folder(capsys, monkeypatch, tmp_path):
+NO_TREE = {"exists": False, "owners": [], "links": [], "hardlinks": [], "special": [], "error": None}
+
+
+@pytest.mark.root
+def test_trees_report_every_owner_below_a_folder_but_not_of_links(capsys, monkeypatch, tmp_path):
     me = "%s:%s" % (pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name)
     (tmp_path / "state" / "deep").mkdir(parents=True)
     (tmp_path / "state" / "deep" / "file").write_text("")
     (tmp_path / "state" / "dangling").symlink_to(tmp_path / "nowhere")
-    calls = []
-    real_lstat = os.lstat
-
-    def lstat(path, *args, **kwargs):
-        calls.append(str(path))
-        st = real_lstat(path, *args, **kwargs)
-        if str(path).endswith("file"):  # as if ids without names owned this one file
-            return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, 54321, 54322) + tuple(st)[6:])
-        return st
-
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.chown(outside, 23456, 23457)
+    (tmp_path / "state" / "away").symlink_to(outside)
+    os.lchown(tmp_path / "state" / "away", 34567, 34568)  # neither the link's owner nor its target's counts
     code, result = run(capsys, monkeypatch, trees=[str(tmp_path / "state"), str(tmp_path / "none")])
-    assert code == 0 and result["trees"][str(tmp_path / "state")] == {"exists": True, "owners": [me]}
-    assert result["trees"][str(tmp_path / "none")] == {"exists": False, "owners": []}
-    monkeypatch.setattr(agent_info.os, "lstat", lstat)
+    assert code == 0
+    assert result["trees"][str(tmp_path / "state")] == dict(NO_TREE, exists=True, owners=[me], links=["away", "dangling"])
+    assert result["trees"][str(tmp_path / "none")] == NO_TREE
+    os.chown(tmp_path / "state" / "deep" / "file", 54321, 54322)  # ids without names are shown as numbers
     code, result = run(capsys, monkeypatch, trees=[str(tmp_path / "state")])
     assert result["trees"][str(tmp_path / "state")]["owners"] == sorted([me, "54321:54322"])
-    assert str(tmp_path / "state" / "deep" / "file") in calls
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -217,3 +220,131 @@ def test_config_type_problem_is_the_one_agent_config_refuses(capsys, monkeypatch
     config.write_text(content)
     code, result = run(capsys, monkeypatch, config_path=str(config))
     assert code == 0 and result["config"]["type_problem"] == problem
+
+
+# ---- what the agent user may have put at the paths it reads ----------------------------------------
+
+def test_config_over_64_kib_is_reported_without_its_content(capsys, monkeypatch, tmp_path):
+    config = tmp_path / "qbee-agent.json"
+    config.write_text('{"bootstrap_key":"s3cret","pad":"%s"}' % ("x" * 65536))
+    code, result = run(capsys, monkeypatch, config_path=str(config))
+    assert code == 0 and result["config"]["exists"] is True and result["config"]["data"] is None
+    assert result["config"]["error"] == "%s is %d bytes, more than the 65536 this file can honestly be" % (
+        config, os.path.getsize(config))
+    assert "s3cret" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("kind", ["to a file", "dangling"])
+def test_symlinked_config_is_reported_not_followed(capsys, monkeypatch, tmp_path, kind):
+    target = tmp_path / "elsewhere.json"
+    if kind == "to a file":
+        target.write_text('{"bootstrap_key":"s3cret"}')
+    config = tmp_path / "qbee-agent.json"
+    config.symlink_to(target)
+    code, result = run(capsys, monkeypatch, config_path=str(config))
+    assert code == 0 and result["config"]["exists"] is True and result["config"]["data"] is None
+    assert result["config"]["error"] == "%s is a symbolic link to %s; refusing to follow it" % (config, target)
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_fifo_config_and_file_are_reported_without_waiting_for_a_writer(capsys, monkeypatch, tmp_path):
+    fifo = tmp_path / "qbee-agent.json"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    code, result = run(capsys, monkeypatch, config_path=str(fifo), files=[str(fifo)])
+    assert time.monotonic() - started < 5
+    assert code == 0 and result["config"]["error"] == "%s is a FIFO, not a regular file" % fifo
+    assert result["files"][str(fifo)]["type"] == "other" and result["files"][str(fifo)]["content"] is None
+
+
+def test_hard_linked_file_is_reported_without_its_content(capsys, monkeypatch, tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:secret-hash:")
+    os.link(secret, tmp_path / "sudoers")
+    code, result = run(capsys, monkeypatch, files=[str(tmp_path / "sudoers")], config_path=str(tmp_path / "sudoers"))
+    assert code == 0 and result["files"][str(tmp_path / "sudoers")]["type"] == "file"
+    assert result["files"][str(tmp_path / "sudoers")]["content"] is None
+    assert "has 2 hard links" in result["config"]["error"]
+    assert "secret-hash" not in json.dumps(result)
+
+
+@pytest.mark.root
+def test_trees_report_hard_links_sockets_and_devices_left_alone(capsys, monkeypatch, tmp_path):
+    top = tmp_path / "state"
+    top.mkdir()
+    (tmp_path / "shadow").write_text("")
+    os.link(tmp_path / "shadow", top / "hard")
+    os.mknod(top / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    os.mkfifo(top / "fifo")
+    os.chown(top / "fifo", 12345, 12346)  # a FIFO is handed over like a file: its owner counts
+    os.chown(tmp_path / "shadow", 23456, 23457)  # a hard-linked file is not: its owner does not
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(top / "sock"))
+    try:
+        code, result = run(capsys, monkeypatch, trees=[str(top)])
+    finally:
+        server.close()
+    tree = result["trees"][str(top)]
+    assert code == 0 and tree["hardlinks"] == ["hard"] and tree["special"] == ["null", "sock"] and tree["links"] == []
+    assert tree["owners"] == sorted(["root:%s" % grp.getgrgid(0).gr_name, "12345:12346"])
+
+
+@pytest.mark.root
+def test_tree_behind_a_link_the_agent_can_change_is_an_error_not_a_walk(capsys, monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    (tmp_path / "elsewhere").mkdir()
+    home.mkdir()
+    (home / "state").symlink_to(tmp_path / "elsewhere")
+    os.chown(home, 12345, 12346)
+    code, result = run(capsys, monkeypatch, trees=[str(home / "state")])
+    assert code == 0 and result["trees"][str(home / "state")] == dict(
+        NO_TREE, exists=True, error="%s is a symbolic link (to %s) in a folder that users other than root can change"
+        % (home / "state", tmp_path / "elsewhere"))
+
+
+# ---- the agent's version ---------------------------------------------------------------------
+
+def run_version(capsys, monkeypatch, binary, rc=0, out="", err=""):
+    def run_command(self, argv, *a, **k):
+        if argv[1] == "show":
+            return 0, SHOW.format(pid=os.getpid(), user="", groups=""), ""
+        assert argv == [str(binary), "version"]
+        return rc, out, err
+
+    monkeypatch.setattr(agent_info.os.path, "isdir", lambda p: False)
+    monkeypatch.setattr(agent_info.AnsibleModule, "run_command", run_command)
+    with patch_module_args({"_ansible_check_mode": True, "version": True, "binary": str(binary)}):
+        with pytest.raises(SystemExit) as exc:
+            agent_info.main()
+    result = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 0
+    return result["version"]
+
+
+@pytest.mark.parametrize("out, version", [
+    ("2026.27 (commit: 6710abd)\n", "2026.27"),
+    ("v2025.4.1\n", "2025.4.1"),
+])
+def test_version_is_parsed_from_the_agents_output(capsys, monkeypatch, tmp_path, out, version):
+    binary = tmp_path / "qbee-agent"
+    binary.write_text("")
+    assert run_version(capsys, monkeypatch, binary, out=out) == {"version": version, "output": out.strip(), "error": None}
+
+
+@pytest.mark.parametrize("rc, out, err", [(0, "unknown command\n", ""), (2, "", "flag provided but not defined\n")])
+def test_version_that_cannot_be_read_is_an_error_not_a_failure(capsys, monkeypatch, tmp_path, rc, out, err):
+    binary = tmp_path / "qbee-agent"
+    binary.write_text("")
+    said = (out or err).strip()
+    assert run_version(capsys, monkeypatch, binary, rc=rc, out=out, err=err) == {
+        "version": None, "output": said, "error": "'%s version' exited %d and printed %r" % (binary, rc, said)}
+
+
+def test_version_of_a_missing_binary(capsys, monkeypatch, tmp_path):
+    binary = tmp_path / "qbee-agent"
+    assert run_version(capsys, monkeypatch, binary) == {"version": None, "output": "", "error": "%s does not exist" % binary}
+
+
+def test_version_is_not_read_unless_asked(capsys, monkeypatch):
+    code, result = run(capsys, monkeypatch)
+    assert code == 0 and "version" not in result
