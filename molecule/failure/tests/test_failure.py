@@ -48,7 +48,7 @@ def test_nonexistent_console_shell_is_refused(host):
 def test_docker_without_its_group_is_refused(host):
     before = snapshot(host)
     rc, output = apply(host, qbee_test_roles=["docker"], qbee_agent_docker_state="present")
-    assert rc != 0 and "this host has no 'docker' group" in output, output
+    assert rc != 0 and 'this host has no "docker" group' in output, output
     assert_unchanged_and_running(host, before)
 
 

@@ -61,7 +61,7 @@ def assert_root_mode(host):
     assert dropins(host) == []
 
 
-def run_playbook(playbook, extra_vars=None, limit=None):
+def run_playbook(playbook, extra_vars=None, limit=None, args=()):
     """Run ansible-playbook from the controller against the scenario's devices.
 
     Returns (exit code, everything it printed)."""
@@ -72,6 +72,7 @@ def run_playbook(playbook, extra_vars=None, limit=None):
     argv = ["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(extra_vars or {})]
     if limit:
         argv += ["--limit", limit]
+    argv += list(args)
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     env.setdefault("ANSIBLE_CONFIG", os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"))
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
