@@ -93,11 +93,15 @@ def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
                            qbee_agent_restart_timeout=15)
         assert rc != 0, output
         assert "qbee-agent did not come up as configured" in output, output
-        assert "Rolled back to root mode: the agent now runs as root" in output, output
+        # The run's change (the console drop-in removed) is put back first; the
+        # agent cannot start unprivileged even so, so root mode is the last resort.
+        assert "put back: restored /etc/systemd/system/qbee-agent.service.d/20-remote-console.conf" in output, output
+        assert "rolled back to root mode: the agent now runs as root" in output, output
         report = fresh_status(host)
         assert report["user"] == "root"
         assert dropins(host) == ["05-test-root-only.conf"]
         assert "elevation_command" not in host.file(CONFIG).content_string
+        assert host.file("/etc/qbee").user == "root" and host.file("/var/lib/qbee").user == "root"
     finally:
         host.run_expect([0], "rm -f %s && systemctl daemon-reload" % breaker)
 
