@@ -3,9 +3,12 @@
 # Copyright: qbee.unprivileged contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What the modules of qbee.unprivileged share: qbee-agent's keys, their types and secrets."""
+"""What the modules of qbee.unprivileged share: qbee-agent's keys, their types and secrets, and owner names."""
 
 from __future__ import annotations
+
+import grp
+import pwd
 
 MASK = "********"
 # Keys of qbee-agent.json whose values are never shown.
@@ -63,3 +66,24 @@ def mask_secrets(config):
     Key names match case-insensitively, as the agent matches them.
     """
     return dict((k, MASK if k.lower() in SECRET_KEYS and v not in (None, "") else v) for k, v in config.items())
+
+
+def user_name(uid):
+    """The user's name, or the number where the uid has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid):
+    """The group's name, or the number where the gid has none."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def owner_name(uid, gid):
+    """user:group, as the roles compare owners."""
+    return "%s:%s" % (user_name(uid), group_name(gid))

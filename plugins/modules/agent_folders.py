@@ -103,6 +103,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import owner_name
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.module_utils.processes import end_user_processes, user_pids
 
@@ -118,31 +119,22 @@ def lookup_ids(module):
                          % (module.params["owner"], module.params["group"]))
 
 
-def name_of(uid, gid):
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    try:
-        group = grp.getgrgid(gid).gr_name
-    except KeyError:
-        group = str(gid)
-    return "%s:%s" % (user, group)
+
+def plan(module, ids):
+    """One dry-run walk per folder: what a hand-over would change (to nobody's id while the user is still to be made)."""
+    uid, gid = ids if ids is not None else (-1, -1)
+    return dict((path, fs.hand_over(path, uid, gid, check_mode=True)) for path in module.params["paths"]
+                if os.path.lexists(path))
 
 
-def hand_over_one(module, path, ids, journal):
-    if ids is None:
-        # A user still to be created owns nothing yet: everything a hand-over changes would change.
-        tree = fs.hand_over(path, -1, -1, check_mode=True)
-        return tree, bool(tree.changed)
-    # Read first: the journal must hold the old owners before the first one changes.
-    planned = fs.hand_over(path, ids[0], ids[1], check_mode=True)
-    if planned.changed and journal and not module.check_mode:
+def hand_over_one(module, path, ids, planned, journal):
+    """The tree as handed over (or as planned, in check mode or with nothing to change)."""
+    if ids is None or module.check_mode or not planned.changed:
+        return planned
+    # The journal holds the old owners before the first one changes.
+    if journal:
         journal.record({"kind": "owners", "top": path, "changes": planned.changed})
-    if module.check_mode or not planned.changed:
-        return planned, bool(planned.changed)
-    done = fs.hand_over(path, ids[0], ids[1])
-    return done, bool(done.changed)
+    return fs.hand_over(path, ids[0], ids[1])
 
 
 def old_owner_uid(module):
@@ -152,17 +144,19 @@ def old_owner_uid(module):
         return None
 
 
-def clear_the_way(module, ids, result):
-    """Stop the service and end the old owner's processes: nobody but root is left to touch the folders."""
+def clear_the_way(module, plans, result):
+    """Stop the service and end the old owner's processes: nobody but root is left to touch the folders.
+
+    True when something was stopped or ended, so that the plan is made again on the still folders."""
     uid = old_owner_uid(module)
     pids = user_pids(uid) if uid is not None else []
-    if not pids and not needs_change(module, ids):
-        return
+    if not pids and not any(tree.changed for tree in plans.values()):
+        return False
     if pids:
         result["changed"] = True
     if module.check_mode:
         result["ended"] = pids
-        return
+        return False
     if module.params["stop_service"]:
         module.run_command(["systemctl", "stop", module.params["stop_service"]])
     if uid is not None:
@@ -170,15 +164,7 @@ def clear_the_way(module, ids, result):
         if left:
             module.fail_json(msg="processes %s of %s would not end; nothing was handed over"
                              % (left, module.params["end_processes_of"]), **result)
-
-
-def needs_change(module, ids):
-    if ids is None:
-        return True
-    for path in module.params["paths"]:
-        if os.path.lexists(path) and fs.hand_over(path, ids[0], ids[1], check_mode=True).changed:
-            return True
-    return False
+    return True
 
 
 def run(module):
@@ -186,19 +172,19 @@ def run(module):
     journal = Journal(module.params["journal"]) if module.params["journal"] else None
     wanted = "%s:%s" % (module.params["owner"], module.params["group"])
     result = {"changed": False, "folders": {}, "ended": []}
-    if module.params["stop_service"] or module.params["end_processes_of"]:
-        clear_the_way(module, ids, result)
+    plans = plan(module, ids)
+    if (module.params["stop_service"] or module.params["end_processes_of"]) and clear_the_way(module, plans, result):
+        plans = plan(module, ids)  # what the old owner's processes wrote meanwhile is journaled too
     diffs = []
     for path in module.params["paths"]:
-        if not os.path.lexists(path):
+        if path not in plans:
             result["folders"][path] = {"exists": False, "changed": 0, "links": [], "hardlinks": [], "special": []}
             continue
-        tree, changed = hand_over_one(module, path, ids, journal)
-        count = len(tree.changed)
-        result["folders"][path] = dict(tree.report(), exists=True, changed=count if changed else 0)
-        if changed:
+        tree = hand_over_one(module, path, ids, plans[path], journal)
+        result["folders"][path] = dict(tree.report(), exists=True, changed=len(tree.changed))
+        if tree.changed:
             result["changed"] = True
-            before = sorted(name_of(u, g) for u, g in tree.owners)
+            before = sorted(owner_name(u, g) for u, g in tree.owners)
             diffs.append({"before_header": path + " (owners)", "after_header": path + " (owners)",
                           "before": "\n".join(before) + "\n", "after": wanted + "\n"})
         left = tree.links + tree.hardlinks + tree.special

@@ -225,7 +225,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
-from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import agent_type_problem, mask_secrets
+from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
+    agent_type_problem, group_name, mask_secrets, owner_name, user_name)
 
 MAX_FILE_BYTES = 64 * 1024
 
@@ -310,12 +311,6 @@ def read_unit(module, service):
             unit[key] = 0
     return unit
 
-
-def group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def read_process(pid):
@@ -416,12 +411,6 @@ def read_path(path):
     }
 
 
-def user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
 
 def read_file(path):
     """A file as a caller that writes it would compare it: type, owner, group, mode and text (links not followed)."""
@@ -464,7 +453,7 @@ def read_tree(path):
     if tree is None:
         return empty
     return dict(tree.report(), exists=True, error=None,
-                owners=sorted(set("%s:%s" % (user_name(u), group_name(g)) for u, g in tree.owners)))
+                owners=sorted(set(owner_name(u, g) for u, g in tree.owners)))
 
 
 def read_journal(module, service, lines):

@@ -212,7 +212,7 @@ def present(module, path, current, st, journal, result, diffs):
             fs.replace_file(path, data, new_mode, new_uid, new_gid)
         return
     old = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
-    new = (new_uid if uid is not None else old[0], new_gid if gid is not None else old[1], new_mode)
+    new = (new_uid, new_gid, new_mode)
     if (uid is None and module.params["owner"]) or (gid is None and module.params["group"]) or old != new:
         result["changed"] = True
         diffs.append(dict(before=attributes_text(*old), after=attributes_text(*new),
