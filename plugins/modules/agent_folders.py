@@ -119,7 +119,6 @@ def lookup_ids(module):
                          % (module.params["owner"], module.params["group"]))
 
 
-
 def plan(module, ids):
     """One dry-run walk per folder: what a hand-over would change (to nobody's id while the user is still to be made)."""
     uid, gid = ids if ids is not None else (-1, -1)

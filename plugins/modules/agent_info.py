@@ -312,7 +312,6 @@ def read_unit(module, service):
     return unit
 
 
-
 def read_process(pid):
     if not pid:
         return None
@@ -409,7 +408,6 @@ def read_path(path):
         "gid": st.st_gid,
         "realpath": os.path.realpath(path),
     }
-
 
 
 def read_file(path):
