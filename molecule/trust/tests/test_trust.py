@@ -86,6 +86,17 @@ def test_docker_and_tpm_forced_on_without_group_or_device_are_refused_before_any
                                 'this host has no "docker" group', "this host has no 'tss' group")
 
 
+def test_paths_the_agent_user_could_replace_and_a_bad_min_version_are_refused_before_any_change(host):
+    before = device(host)
+    rc, output = site(host, qbee_agent_journal_dir="/var/lib/qbee/journal", qbee_agent_heal_program="/etc/qbee/heal",
+                      qbee_agent_min_version="latest")
+    assert_failed_and_as_before(host, before, rc, output, "nothing was changed",
+                                "qbee_agent_journal_dir /var/lib/qbee/journal lies inside a folder the agent user owns",
+                                "qbee_agent_heal_program /etc/qbee/heal lies inside a folder the agent user owns",
+                                "qbee_agent_min_version must be a version such as 2026.11, got latest")
+    assert not host.file("/var/lib/qbee/journal").exists and not host.file("/etc/qbee/heal").exists
+
+
 def test_a_sudoers_rule_sudo_rejects_is_undone_after_the_conversion_began(host):
     before = device(host)
     rc, output = site(host, qbee_agent_sudoers_profile="custom",
@@ -136,6 +147,24 @@ def test_planted_links_and_hard_links_are_never_followed_or_re_owned(host):
     assert host.file("/var/lib/qbee/root-owned").user == AGENT
     assert host.file("/var/lib/qbee/passwd-link").user == "root"
     assert fresh_status(host)["user"] == AGENT
+
+
+def test_the_heal_before_every_start_re_owns_what_an_upgrade_left_and_follows_nothing(host):
+    before = targets(host)
+    # What a package upgrade leaves (cp -a as root), and what the agent user plants beside it.
+    host.run_expect([0], "chown root:root /etc/qbee/ppkeys/ca.cert && chmod 0600 /etc/qbee/ppkeys/ca.cert")
+    as_agent(host, "ln -s /etc/shadow /etc/qbee/ppkeys/evil && ln -s /etc /etc/qbee/etc")
+    host.run_expect([0], "ln /etc/passwd /etc/qbee/passwd-link")
+    try:
+        report = reboot(host)
+        assert report["user"] == AGENT
+        assert host.file("/etc/qbee/ppkeys/ca.cert").user == AGENT
+        assert host.file("/etc/qbee/passwd-link").user == "root"
+        assert targets(host) == before
+        heal_log = host.check_output("journalctl -u qbee-agent --no-pager -o cat | grep qbee-agent-heal | tail -n 2")
+        assert "left alone under /etc/qbee" in heal_log and "passwd-link" in heal_log, heal_log
+    finally:
+        host.run_expect([0], "rm -f /etc/qbee/passwd-link /etc/qbee/ppkeys/evil /etc/qbee/etc")
 
 
 def test_a_config_replaced_by_a_link_fifo_or_huge_file_is_refused_and_never_shown(host):
