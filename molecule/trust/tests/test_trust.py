@@ -50,6 +50,12 @@ def targets(host):
         " ".join(TARGETS), " ".join(t for t in TARGETS if host.file(t).is_file)))
 
 
+def break_the_unprivileged_start(host):
+    """A drop-in of somebody else's that lets the agent start only as root."""
+    host.run_expect([0], "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sh -c \"test $(id -u) = 0\"\\n' > %s"
+                    % (DROPIN_DIR, BREAKER))
+
+
 def assert_failed_and_as_before(host, before, rc, output, *messages):
     assert rc != 0, output
     for message in messages:
@@ -97,17 +103,17 @@ def test_paths_the_agent_user_could_replace_and_a_bad_min_version_are_refused_be
     assert not host.file("/var/lib/qbee/journal").exists and not host.file("/etc/qbee/heal").exists
 
 
-def test_a_sudoers_rule_sudo_rejects_is_undone_after_the_conversion_began(host):
+def test_a_sudoers_rule_sudo_rejects_is_refused_before_any_change(host):
     before = device(host)
     rc, output = site(host, qbee_agent_sudoers_profile="custom",
                       qbee_agent_sudoers_custom_commands=["/usr/bin/systemctl restart a:b"])
-    assert_failed_and_as_before(host, before, rc, output, "failed validation",
-                                "This run had changed the device; put back:", "removed user %s" % AGENT)
+    assert_failed_and_as_before(host, before, rc, output, "Nothing was changed: checking the sudoers rules the play writes failed",
+                                "failed validation")
+    assert "put back" not in output
 
 
 def test_an_agent_that_does_not_come_up_is_put_back_as_it_was(host):
-    host.run_expect([0], "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sh -c \"test $(id -u) = 0\"\\n' > %s"
-                    % (DROPIN_DIR, BREAKER))
+    break_the_unprivileged_start(host)
     try:
         before = device(host)
         rc, output = site(host, qbee_agent_restart_timeout=15)
@@ -117,16 +123,87 @@ def test_an_agent_that_does_not_come_up_is_put_back_as_it_was(host):
         host.run_expect([0], "rm -f %s && systemctl daemon-reload" % BREAKER)
 
 
-def test_no_sudo_and_no_package_source_is_undone(host):
+def cut_short(host):
+    """Start site and kill the controller while the run waits for the agent
+    it restarted (the breaker keeps it down): what a lost controller leaves."""
+    import signal
+    import subprocess
+    import time
+
+    from qbee_checks import wait_for
+
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], SITE, "--limit", host.backend.get_hostname(),
+            "-e", json.dumps({"qbee_agent_restart_timeout": 60})]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"))
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        waiting = wait_for(lambda: host.run("systemctl is-active qbee-agent").stdout.strip() != "active"
+                           and host.run("ls -A /var/lib/qbee-unprivileged/journal").stdout.strip(), timeout=240, interval=1)
+        assert waiting, "the run never reached its restart"
+        time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert host.run("ls -A /var/lib/qbee-unprivileged/journal").stdout.strip(), "the cut run left no journal"
+
+
+def test_a_run_cut_short_is_undone_by_the_next_run_that_fails(host):
+    break_the_unprivileged_start(host)
+    try:
+        before = device(host)
+        cut_short(host)
+        rc, output = site(host, qbee_agent_restart_timeout=15)
+        assert_failed_and_as_before(host, before, rc, output, "qbee-agent did not come up as configured",
+                                    "removed user %s" % AGENT)
+    finally:
+        host.run_expect([0], "rm -f %s && systemctl daemon-reload && systemctl restart qbee-agent" % BREAKER)
+
+
+def test_a_run_cut_short_is_kept_by_the_next_run_that_succeeds(host):
+    break_the_unprivileged_start(host)
+    try:
+        cut_short(host)
+    finally:
+        host.run_expect([0], "rm -f %s" % BREAKER)
+    rc, output = site(host)
+    assert rc == 0, output
+    assert not host.run("ls -A /var/lib/qbee-unprivileged/journal").stdout.strip()
+    assert reboot(host)["user"] == AGENT
+    rc, output = site(host)
+    assert rc == 0 and "changed=0" in output, output
+    rc, output = run_playbook(REVERT, {}, limit=host.backend.get_hostname())
+    assert rc == 0, output
+    assert reboot(host)["user"] == "root"
+
+
+def test_no_sudo_and_no_package_source_is_refused_before_any_change(host):
     host.run_expect([0], "SUDO_FORCE_REMOVE=yes dpkg -r sudo >/dev/null && mkdir -p /root/apt-sources && mv /etc/apt/sources.list* /root/apt-sources/"
                     " && rm -rf /var/lib/apt/lists/*")
     try:
         before = device(host)
         rc, output = site(host)
-        assert_failed_and_as_before(host, before, rc, output, "sudo", "removed user %s" % AGENT)
+        assert_failed_and_as_before(host, before, rc, output, "Nothing was changed: installing sudo failed")
+        # apt's own words: python3-apt, which the apt module needs first, or sudo itself.
+        assert "Unable to locate package" in output or "No package matching 'sudo'" in output, output
+        assert "put back" not in output
     finally:
         host.run_expect([0], "mv /root/apt-sources/* /etc/apt/ && apt-get update -qq && "
                         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null")
+
+
+def test_no_sudo_and_empty_package_lists_get_sudo_installed_before_the_first_change(host):
+    """A minimal image ships empty lists: the preflight refreshes them and
+    installs sudo before anything of the agent's changes."""
+    host.run_expect([0], "SUDO_FORCE_REMOVE=yes dpkg -r sudo >/dev/null && rm -rf /var/lib/apt/lists/*")
+    rc, output = site(host, "--check")
+    assert rc == 0, output
+    assert fresh_status(host)["user"] == "root" and not host.exists("sudo")
+    rc, output = site(host)
+    assert rc == 0, output
+    assert host.exists("sudo") and fresh_status(host)["user"] == AGENT
+    rc, output = run_playbook(REVERT, {}, limit=host.backend.get_hostname())
+    assert rc == 0, output
+    assert fresh_status(host)["user"] == "root"
 
 
 # ---- the agent user attacks a converted device ----------------------------------------------
