@@ -59,9 +59,12 @@ def test_remote_console_gets_bash(report):
     assert report["shell_env"] == "/bin/bash" and report["console_shell"] == "/bin/bash"
 
 
+CHECKER = "/usr/local/sbin/qbee-agent-elevate"
+
+
 def test_elevation_through_sudo_works(host, report):
     config = json.loads(host.file(CONFIG).content_string)
-    assert config["elevation_command"] == ["/usr/bin/sudo", "-n"]
+    assert config["elevation_command"] == ["/usr/bin/sudo", "-n", CHECKER]
     assert report["elevation"]["mode"] == "elevation_command"
     assert report["elevation"]["ok"] is True, report["elevation"]
     assert report["elevation"]["output"] == "LoadState=loaded"
@@ -71,16 +74,50 @@ def test_sudoers_file_is_least_privilege(host):
     sudoers = host.file(SUDOERS)
     assert (sudoers.user, sudoers.group, sudoers.mode) == ("root", "root", 0o440)
     assert host.run("visudo -cf %s" % SUDOERS).rc == 0
+    checker = host.file(CHECKER)
+    assert (checker.user, checker.group, checker.mode) == ("root", "root", 0o755)
     listing = host.check_output("sudo -n -l -U %s" % AGENT)
-    assert "NOPASSWD" in listing and "/usr/bin/apt-get" in listing and "/usr/bin/systemctl" in listing
-    assert "(ALL) NOPASSWD: ALL" not in listing and "(root) NOPASSWD: ALL" not in listing
+    assert "(root) NOPASSWD: %s" % CHECKER in listing
+    assert "NOPASSWD: ALL" not in listing and "/usr/bin/apt-get" not in listing
 
 
 def test_least_profile_denies_a_shell(host):
     denied = host.run("runuser -u %s -- sudo -n /bin/sh -c id" % AGENT)
     assert denied.rc != 0 and "uid=0" not in denied.stdout
-    allowed = host.run("runuser -u %s -- sudo -n systemctl show -p LoadState qbee-agent.service" % AGENT)
+    allowed = host.run("runuser -u %s -- sudo -n %s systemctl show --property=LoadState qbee-agent.service" % (AGENT, CHECKER))
     assert allowed.rc == 0 and allowed.stdout.strip() == "LoadState=loaded"
+
+
+# Each a way a tool the agent may run becomes a root shell; each, if it got
+# through, would create its marker as root.
+ESCAPES = {
+    "apt-get hook": "/usr/bin/apt-get -o APT::Update::Pre-Invoke::='touch MARK' update",
+    "dpkg option": "/usr/bin/dpkg --force-all --admindir=/tmp -l",
+    "systemctl link": "systemctl link /tmp/evil.service",
+    "useradd uid 0": "/usr/sbin/useradd -o -u 0 -g 0 evil",
+    "userdel of a system account": "/usr/sbin/userdel --remove www-data",
+    "iptables modprobe": "/usr/sbin/iptables -t filter -A INPUT --modprobe=/tmp/evil.sh -j ACCEPT",
+    "apt-get install of a path": ("/usr/bin/apt-get '-o Dpkg::Options::=\"--force-confdef\"' "
+                                  "'-o Dpkg::Options::=\"--force-confold\"' -f -y --allow-downgrades install ./evil.deb"),
+    "a shell through the checker": "/bin/sh -c 'touch MARK'",
+}
+
+
+def test_least_profile_denies_each_way_out_and_logs_it(host):
+    marker = "/tmp/qbee-escape-marker"
+    host.run_expect([0], "printf '[Service]\\nExecStart=/bin/touch %s\\n' > /tmp/evil.service && "
+                    "printf '#!/bin/sh\\ntouch %s\\n' > /tmp/evil.sh && chmod 0755 /tmp/evil.sh" % (marker, marker))
+    try:
+        for name, command in ESCAPES.items():
+            result = host.run("runuser -u %s -- sudo -n %s %s" % (AGENT, CHECKER, command.replace("MARK", marker)))
+            assert result.rc == 126 and "qbee-agent-elevate: denied" in result.stderr, (name, result.stderr)
+            assert not host.file(marker).exists, name
+        assert host.run("getent passwd evil").rc != 0 and host.run("getent passwd www-data").rc == 0
+        assert host.run("systemctl cat evil.service").rc != 0
+        logged = host.check_output("journalctl -q --no-pager -t qbee-agent-elevate -p warning")
+        assert logged.count("denied %s" % AGENT) >= len(ESCAPES), logged
+    finally:
+        host.run("rm -f %s /tmp/evil.service /tmp/evil.sh" % marker)
 
 
 def test_docker_socket_reachable(report):
@@ -122,6 +159,6 @@ def test_verify_playbook_passes_and_writes_nothing(host):
     assert rc == 0, output
     assert "All 2 devices run qbee-agent as configured." in output
     name = host.backend.get_hostname()
-    assert "%s | True | qbee-agent (" % name in output and " | least | /usr/bin/sudo -n | ok" in output
+    assert "%s | True | qbee-agent (" % name in output and " | least | /usr/bin/sudo -n %s | ok" % CHECKER in output
     assert "changed=0" in output and "changed=1" not in output
     assert start_count(host) == starts and host.file(CONFIG).content_string == config

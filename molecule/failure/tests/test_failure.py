@@ -121,4 +121,4 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
     finally:
         rc, output = apply(host, qbee_test_roles=["sudoers"])
         assert rc == 0, output
-    assert "QBEE_APT" in host.file(SUDOERS).content_string
+    assert "NOPASSWD: /usr/local/sbin/qbee-agent-elevate" in host.file(SUDOERS).content_string

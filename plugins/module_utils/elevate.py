@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The argument checker between sudo and the commands qbee-agent elevates.
+
+The agent elevates with ``sudo -n <checker> <command...>``; sudoers allows the
+agent user the checker alone. The checker runs as root: it allows the argv
+shapes the agent sends (qbee-agent 2026.27, app/utils/commands.go and its
+callers) for the enabled features and nothing else, then runs the command
+with a clean environment. sudo's own rules cannot say this: sudo's ``*``
+matches across spaces and sudo-rs has only a trailing ``*``, and neither can
+compare a user name with /etc/passwd.
+
+Python standard library only: the same file is the collection's module_utils
+(unit-tested) and, templated, the checker on the device.
+"""
+
+import os
+import re
+import stat
+
+# Where a bare program name (systemctl, rauc, opkg, yum, rpm) is looked up,
+# and the PATH the command runs with: systemd's default, root's only.
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy")
+
+FEATURES = ("packages", "services", "power", "firewall", "rauc", "users")
+
+# Program name -> feature. The agent names some by absolute path, some bare.
+PROGRAMS = {
+    "apt-get": "packages", "dpkg": "packages", "yum": "packages", "rpm": "packages", "opkg": "packages",
+    "systemctl": "services",
+    "shutdown": "power", "reboot": "power",
+    "iptables": "firewall",
+    "rauc": "rauc",
+    "useradd": "users", "userdel": "users",
+}
+
+APT_BASE = ['-o Dpkg::Options::="--force-confdef"', '-o Dpkg::Options::="--force-confold"', "-f", "-y"]
+RPM_QUERY_FORMAT = "%{name}||%{version}-%{release}||%{arch}\\n"
+
+DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9][a-z0-9-]*)?(=[A-Za-z0-9.+~:-]+)?$")
+RPM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+UNIT = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_:.@-]*\.service$")
+USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+TABLES = ("filter", "nat", "mangle", "raw", "security")
+CHAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,28}$")
+POLICIES = ("ACCEPT", "DROP")
+ADDRESS = re.compile(r"^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$")
+WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+PORT = re.compile(r"^[0-9]{1,5}(:[0-9]{1,5})?$")
+CTSTATE = re.compile(r"^[A-Z]+(,[A-Z]+)*$")
+IPTABLES_MATCHES = ("conntrack", "tcp", "udp", "icmp", "icmpv6", "sctp", "udplite")
+# Rule options the agent's firewall renders, each with one value.
+IPTABLES_RULE_OPTIONS = {"-s": ADDRESS, "-p": WORD, "-m": None, "--dport": PORT, "-j": CHAIN,
+                         "-i": WORD, "--ctstate": CTSTATE}
+MAX_ARGS = 64
+MAX_ARG = 4096
+
+
+class Denied(Exception):
+    """The command is not one the agent sends for the enabled features."""
+
+
+def _path_arg(value, suffixes):
+    """A local package file or bundle: a path, never an option."""
+    if value.startswith("-") or "\n" in value or not value.endswith(suffixes):
+        raise Denied("%r is not a package file (%s)" % (value, ", ".join(suffixes)))
+    return value
+
+
+def _apt_get(args, policy):
+    if args == ["update"]:
+        return
+    if args[:4] != APT_BASE:
+        raise Denied("apt-get takes 'update' or the agent's four options first")
+    rest = args[4:]
+    if rest in (["upgrade"], ["dist-upgrade"], ["install"]):
+        return
+    if len(rest) >= 3 and rest[0] in ("--allow-downgrades", "--force-yes") and rest[1] == "install":
+        bad = [name for name in rest[2:] if not DEB_NAME.match(name)]
+        if bad:
+            raise Denied("apt-get installs packages by name only, not %s" % ", ".join(repr(b) for b in bad))
+        return
+    raise Denied("apt-get %s is not an upgrade, dist-upgrade or install of named packages" % " ".join(rest))
+
+
+def _dpkg(args, policy):
+    if args == ["-l"]:
+        return
+    if len(args) == 2 and args[0] == "-i" and policy.get("package_files"):
+        _path_arg(args[1], (".deb",))
+        return
+    raise Denied("dpkg takes -l%s" % (" or -i FILE.deb" if policy.get("package_files") else
+                                      " (installing package files is switched off)"))
+
+
+def _yum(args, policy):
+    if args in (["--quiet", "--assumeyes", "check-update"], ["--assumeyes", "--quiet", "update"]):
+        return
+    if len(args) == 4 and args[:3] == ["--assumeyes", "--quiet", "install"]:
+        if args[3].endswith(".rpm"):
+            if policy.get("package_files"):
+                _path_arg(args[3], (".rpm",))
+                return
+            raise Denied("installing package files is switched off")
+        if RPM_NAME.match(args[3]):
+            return
+    raise Denied("yum takes check-update, update or install of one package")
+
+
+def _rpm(args, policy):
+    if args == ["-qa", "--queryformat", RPM_QUERY_FORMAT]:
+        return
+    raise Denied("rpm takes only the agent's query of installed packages")
+
+
+def _opkg(args, policy):
+    if args in (["update"], ["list-upgradable"], ["list-installed"], ["print-architecture"]):
+        return
+    if len(args) == 2 and args[0] in ("install", "upgrade"):
+        if args[0] == "install" and args[1].endswith(".ipk"):
+            if policy.get("package_files"):
+                _path_arg(args[1], (".ipk",))
+                return
+            raise Denied("installing package files is switched off")
+        if RPM_NAME.match(args[1]):
+            return
+    raise Denied("opkg takes update, list-upgradable, list-installed, print-architecture, "
+                 "or install/upgrade of one package by name")
+
+
+def _systemctl(args, policy):
+    if len(args) == 3 and args[:2] == ["show", "--property=LoadState"] or \
+            len(args) == 2 and args[0] == "restart" or \
+            len(args) == 3 and args[:2] == ["--no-block", "restart"]:
+        if UNIT.match(args[-1]):
+            return
+        raise Denied("%r is not a service unit name" % args[-1])
+    raise Denied("systemctl takes show --property=LoadState UNIT or [--no-block] restart UNIT")
+
+
+def _shutdown(args, policy):
+    if args != ["-r", "+1"]:
+        raise Denied("shutdown takes -r +1")
+
+
+def _reboot(args, policy):
+    if args:
+        raise Denied("reboot takes no arguments")
+
+
+def _iptables(args, policy):
+    if len(args) < 3 or args[0] != "-t" or args[1] not in TABLES:
+        raise Denied("iptables takes -t TABLE (%s) first" % ", ".join(TABLES))
+    verb, rest = args[2], args[3:]
+    if not rest or not CHAIN.match(rest[0]):
+        raise Denied("iptables %s needs a chain name" % verb)
+    if verb in ("-S", "-F") and len(rest) == 1:
+        return
+    if verb == "-P" and len(rest) == 2 and rest[1] in POLICIES:
+        return
+    if verb == "-A":
+        options = rest[1:]
+        if len(options) % 2:
+            raise Denied("iptables -A takes options each with one value")
+        for option, value in zip(options[::2], options[1::2]):
+            if option not in IPTABLES_RULE_OPTIONS:
+                raise Denied("iptables option %r is not one the agent's firewall uses" % option)
+            pattern = IPTABLES_RULE_OPTIONS[option]
+            if (value not in IPTABLES_MATCHES) if pattern is None else not pattern.match(value):
+                raise Denied("iptables %s %r is not allowed" % (option, value))
+        return
+    raise Denied("iptables takes -S, -F, -P or -A with the agent's rule options")
+
+
+def _rauc(args, policy):
+    if args == ["status", "--output-format", "json", "--detailed"]:
+        return
+    if len(args) == 4 and args[:3] == ["info", "--output-format", "json"] or len(args) == 2 and args[0] == "install":
+        if args[-1].startswith("-") or "\n" in args[-1]:
+            raise Denied("%r is not a bundle" % args[-1])
+        return
+    raise Denied("rauc takes status, info or install of a bundle")
+
+
+def _login_defs_uid_min(read):
+    """UID_MIN from /etc/login.defs (1000 when unset)."""
+    for line in read("/etc/login.defs").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+            return int(fields[1])
+    return 1000
+
+
+def _shells(read):
+    return [line.strip() for line in read("/etc/shells").splitlines() if line.strip().startswith("/")]
+
+
+def _useradd(args, policy, read=None, getpwnam=None):
+    if len(args) != 6 or args[0] != "--comment" or args[2:4] != ["--create-home", "--shell"]:
+        raise Denied("useradd takes --comment C --create-home --shell SHELL USER")
+    comment, shell, user = args[1], args[4], args[5]
+    if not USER.match(user):
+        raise Denied("%r is not a user name" % user)
+    if comment != user + ",,,,User added by qbee":
+        raise Denied("useradd's comment must be the agent's (%r)" % (user + ",,,,User added by qbee"))
+    if shell and shell not in _shells(read):
+        raise Denied("shell %r is not listed in /etc/shells" % shell)
+
+
+def _userdel(args, policy, read=None, getpwnam=None):
+    if len(args) != 2 or args[0] != "--remove":
+        raise Denied("userdel takes --remove USER")
+    user = args[1]
+    if not USER.match(user) or user in ("root", policy.get("agent_user")):
+        raise Denied("%r may not be removed" % user)
+    try:
+        uid = getpwnam(user).pw_uid
+    except KeyError:
+        raise Denied("there is no user %r" % user)
+    uid_min = _login_defs_uid_min(read)
+    if uid < uid_min or uid >= 60000:
+        raise Denied("%r (uid %d) is a system account: only users from uid %d up may be removed" % (user, uid, uid_min))
+
+
+CHECKS = {
+    "apt-get": _apt_get, "dpkg": _dpkg, "yum": _yum, "rpm": _rpm, "opkg": _opkg,
+    "systemctl": _systemctl, "shutdown": _shutdown, "reboot": _reboot,
+    "iptables": _iptables, "rauc": _rauc, "useradd": _useradd, "userdel": _userdel,
+}
+NEEDS_SYSTEM = ("useradd", "userdel")
+
+
+def _trusted_program(path, lstat=os.lstat, realpath=os.path.realpath):
+    """A program root alone controls: the file and every folder up to / are root's, not writable by others."""
+    real = realpath(path)
+    current = real
+    while True:
+        st = lstat(current)
+        if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return None
+        if current == "/":
+            return real
+        current = os.path.dirname(current)
+
+
+def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
+    """The name the checker knows the program by, and the path it runs."""
+    name = os.path.basename(program)
+    if name not in PROGRAMS:
+        raise Denied("%r is not a command qbee-agent elevates" % program)
+    if "/" in program:
+        if not program.startswith("/") or os.path.dirname(os.path.normpath(program)) not in SAFE_PATH.split(":"):
+            raise Denied("%r is not in a system folder (%s)" % (program, SAFE_PATH))
+        candidates = [os.path.normpath(program)]
+    else:
+        candidates = [os.path.join(folder, name) for folder in SAFE_PATH.split(":")]
+    for candidate in candidates:
+        try:
+            if _trusted_program(candidate, lstat, realpath):
+                return name, candidate
+        except OSError:
+            continue
+    raise Denied("%s is not installed where root alone can change it" % program)
+
+
+def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.path.realpath):
+    """Allow argv (the agent's command) under policy, or raise Denied.
+
+    policy: features (list), package_files (bool), agent_user (str).
+    Returns (path to run, argv to run with)."""
+    if not argv:
+        raise Denied("no command given")
+    if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG or "\0" in a for a in argv):
+        raise Denied("the command is too long")
+    name, path = resolve(argv[0], lstat, realpath)
+    feature = PROGRAMS[name]
+    if feature not in policy.get("features", ()):
+        raise Denied("the %s feature (%s) is not enabled for the agent" % (feature, name))
+    if name in NEEDS_SYSTEM:
+        CHECKS[name](argv[1:], policy, read, getpwnam)
+    else:
+        CHECKS[name](argv[1:], policy)
+    return path, [path] + list(argv[1:])
+
+
+def environment(name, inherited):
+    """The command's environment: a safe PATH, the proxy variables sudo kept,
+    and for apt-get what the agent gives it (DEBIAN_FRONTEND=noninteractive)."""
+    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+    env.update((k, v) for k, v in inherited.items() if k in PROXY_VARIABLES)
+    if name == "apt-get":
+        env["DEBIAN_FRONTEND"] = "noninteractive"
+    return env
