@@ -36,11 +36,26 @@ PROGRAMS = {
 }
 
 APT_BASE = ['-o Dpkg::Options::="--force-confdef"', '-o Dpkg::Options::="--force-confold"', "-f", "-y"]
+# What those two elements were meant to say: apt reads each as one option
+# whose name starts with a space and whose value keeps its quotes, so dpkg
+# never got them and stopped at conffile prompts. The checker passes these.
+APT_RUN = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "-f", "-y"]
 RPM_QUERY_FORMAT = "%{name}||%{version}-%{release}||%{arch}\\n"
 
-DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9][a-z0-9-]*)?(=[A-Za-z0-9.+~:-]+)?$")
+# A package name (never ending in "-", which apt reads as "remove"), an
+# optional architecture and version.
+DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*[a-z0-9+](:[a-z0-9][a-z0-9-]*)?(=[A-Za-z0-9.+~:-]+)?$")
 RPM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-UNIT = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_:.@-]*\.service$")
+# Names opkg reads as a local file rather than a package name.
+OPKG_FILE_SUFFIXES = (".ipk", ".opk", ".deb")
+# No template instances (getty@, modprobe@ ...).
+UNIT = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_:.-]*\.service$")
+# Services whose start is not a restart of something the agent manages: a root
+# shell on a console, or a power transition the power feature does not grant.
+FORBIDDEN_UNITS = re.compile(r"^(debug-shell|emergency|rescue|systemd-(poweroff|halt|reboot|kexec|soft-reboot|hibernate|"
+                             r"suspend|hybrid-sleep|suspend-then-hibernate))\.service$")
+# Names that stock sudoers and polkit rules name as groups: useradd would make them.
+PRIVILEGED_NAMES = ("root", "admin", "adm", "sudo", "wheel", "staff", "shadow", "disk")
 USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 TABLES = ("filter", "nat", "mangle", "raw", "security")
 CHAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,28}$")
@@ -76,12 +91,13 @@ def _apt_get(args, policy):
     rest = args[4:]
     if rest in (["upgrade"], ["dist-upgrade"], ["install"]):
         return
-    if len(rest) >= 3 and rest[0] in ("--allow-downgrades", "--force-yes") and rest[1] == "install":
+    if len(rest) >= 3 and rest[0] == "--allow-downgrades" and rest[1] == "install":
         bad = [name for name in rest[2:] if not DEB_NAME.match(name)]
         if bad:
             raise Denied("apt-get installs packages by name only, not %s" % ", ".join(repr(b) for b in bad))
         return
-    raise Denied("apt-get %s is not an upgrade, dist-upgrade or install of named packages" % " ".join(rest))
+    raise Denied("apt-get %s is not an upgrade, dist-upgrade or install of named packages "
+                 "(--force-yes, which old apt needed, also allows removing essential packages: refused)" % " ".join(rest))
 
 
 def _dpkg(args, policy):
@@ -118,11 +134,12 @@ def _opkg(args, policy):
     if args in (["update"], ["list-upgradable"], ["list-installed"], ["print-architecture"]):
         return
     if len(args) == 2 and args[0] in ("install", "upgrade"):
-        if args[0] == "install" and args[1].endswith(".ipk"):
-            if policy.get("package_files"):
-                _path_arg(args[1], (".ipk",))
+        if args[1].endswith(OPKG_FILE_SUFFIXES):
+            if args[0] == "install" and policy.get("package_files"):
+                _path_arg(args[1], OPKG_FILE_SUFFIXES)
                 return
-            raise Denied("installing package files is switched off")
+            raise Denied("opkg reads %r as a package file: installing package files is switched off, "
+                         "upgrading from one is never allowed" % args[1])
         if RPM_NAME.match(args[1]):
             return
     raise Denied("opkg takes update, list-upgradable, list-installed, print-architecture, "
@@ -133,9 +150,9 @@ def _systemctl(args, policy):
     if len(args) == 3 and args[:2] == ["show", "--property=LoadState"] or \
             len(args) == 2 and args[0] == "restart" or \
             len(args) == 3 and args[:2] == ["--no-block", "restart"]:
-        if UNIT.match(args[-1]):
+        if UNIT.match(args[-1]) and not FORBIDDEN_UNITS.match(args[-1]):
             return
-        raise Denied("%r is not a service unit name" % args[-1])
+        raise Denied("%r is not the name of a service the agent may restart (no templates, shells or power units)" % args[-1])
     raise Denied("systemctl takes show --property=LoadState UNIT or [--no-block] restart UNIT")
 
 
@@ -200,11 +217,11 @@ def _useradd(args, policy, read=None, getpwnam=None):
     if len(args) != 6 or args[0] != "--comment" or args[2:4] != ["--create-home", "--shell"]:
         raise Denied("useradd takes --comment C --create-home --shell SHELL USER")
     comment, shell, user = args[1], args[4], args[5]
-    if not USER.match(user):
-        raise Denied("%r is not a user name" % user)
+    if not USER.match(user) or user in PRIVILEGED_NAMES:
+        raise Denied("%r is not a user name the agent may create" % user)
     if comment != user + ",,,,User added by qbee":
         raise Denied("useradd's comment must be the agent's (%r)" % (user + ",,,,User added by qbee"))
-    if shell and shell not in _shells(read):
+    if shell not in _shells(read):
         raise Denied("shell %r is not listed in /etc/shells" % shell)
 
 
@@ -257,8 +274,9 @@ def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
         candidates = [os.path.join(folder, name) for folder in SAFE_PATH.split(":")]
     for candidate in candidates:
         try:
-            if _trusted_program(candidate, lstat, realpath):
-                return name, candidate
+            real = _trusted_program(candidate, lstat, realpath)
+            if real:
+                return name, real
         except OSError:
             continue
     raise Denied("%s is not installed where root alone can change it" % program)
@@ -268,7 +286,8 @@ def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.pa
     """Allow argv (the agent's command) under policy, or raise Denied.
 
     policy: features (list), package_files (bool), agent_user (str).
-    Returns (path to run, argv to run with)."""
+    Returns (path to run: the program's resolved, checked file; argv to run
+    with, its first element the name the agent gave)."""
     if not argv:
         raise Denied("no command given")
     if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG or "\0" in a for a in argv):
@@ -281,13 +300,19 @@ def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.pa
         CHECKS[name](argv[1:], policy, read, getpwnam)
     else:
         CHECKS[name](argv[1:], policy)
-    return path, [path] + list(argv[1:])
+    args = list(argv[1:])
+    if name == "apt-get" and args[:4] == APT_BASE:
+        args = APT_RUN + args[4:]
+    return path, [argv[0]] + args
 
 
 def environment(name, inherited):
     """The command's environment: a safe PATH, the proxy variables sudo kept,
     and for apt-get what the agent gives it (DEBIAN_FRONTEND=noninteractive)."""
-    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+    # No pager: dpkg -l and systemctl page through less on a terminal, and
+    # less runs commands.
+    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "PAGER": "cat", "DPKG_PAGER": "cat", "SYSTEMD_PAGER": "cat",
+           "SYSTEMD_PAGERSECURE": "1", "LESSSECURE": "1"}
     env.update((k, v) for k, v in inherited.items() if k in PROXY_VARIABLES)
     if name == "apt-get":
         env["DEBIAN_FRONTEND"] = "noninteractive"

@@ -66,3 +66,36 @@ def test_it_runs_what_it_allows_with_a_rebuilt_environment(checker):
     result = run(checker, "/usr/bin/dpkg", "-l")
     assert result.returncode == 0, result.stderr
     assert "Desired=Unknown/Install/Remove/Purge/Hold" in result.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/dpkg") or os.stat("/usr/bin/dpkg").st_uid != 0, reason="needs a root-owned dpkg")
+def test_on_a_terminal_it_starts_no_pager_and_leaves_no_prompt_to_answer(checker):
+    """dpkg -l pages through less on a terminal, and less's !cmd is a root
+    shell: the command must run with no pager and stdin on /dev/null."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([checker, "/usr/bin/dpkg", "-l"], stdin=follower, stdout=follower, stderr=follower,
+                                env={"PAGER": "less", "TERM": "xterm"})
+        os.close(follower)
+        follower = None
+        import select
+        import time
+
+        seen, deadline = b"", time.monotonic() + 30
+        while time.monotonic() < deadline:  # read what it prints; a pager would wait for keys instead of ending
+            if select.select([leader], [], [], 1)[0]:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal closed: every writer ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        assert proc.wait(timeout=5) == 0, seen[-500:]
+        assert b"Desired=Unknown" in seen and b"(END)" not in seen and b"lines " not in seen
+    finally:
+        if follower is not None:
+            os.close(follower)
+        os.close(leader)

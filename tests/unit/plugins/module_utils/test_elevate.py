@@ -55,7 +55,6 @@ AGENT_SHAPES = [
     ["systemctl", "restart", "nginx.service"],
     ["systemctl", "--no-block", "restart", "qbee-agent.service"],
     ["/usr/sbin/useradd", "--comment", "bob,,,,User added by qbee", "--create-home", "--shell", "/usr/bin/bash", "bob"],
-    ["/usr/sbin/useradd", "--comment", "bob,,,,User added by qbee", "--create-home", "--shell", "", "bob"],
     ["/usr/sbin/userdel", "--remove", "alice"],
     ["/usr/bin/dpkg", "-l"],
     ["/usr/bin/dpkg", "-i", "/var/lib/qbee/app_workdir/cache/software/pkgs/foo_1.0_all.deb"],
@@ -64,7 +63,7 @@ AGENT_SHAPES = [
     APT + ["dist-upgrade"],
     APT + ["install"],
     APT + ["--allow-downgrades", "install", "nginx"],
-    APT + ["--force-yes", "install", "libfoo1:arm64=1.2-3~deb12u1"],
+    APT + ["--allow-downgrades", "install", "libfoo1:arm64=1.2-3~deb12u1", "g++"],
     ["yum", "--quiet", "--assumeyes", "check-update"],
     ["rpm", "-qa", "--queryformat", "%{name}||%{version}-%{release}||%{arch}\\n"],
     ["yum", "--assumeyes", "--quiet", "update"],
@@ -83,7 +82,8 @@ AGENT_SHAPES = [
 @pytest.mark.parametrize("argv", AGENT_SHAPES, ids=lambda a: " ".join(a)[:60])
 def test_every_shape_the_agent_sends_is_allowed(argv):
     path, args = check(argv)
-    assert args[1:] == argv[1:]
+    assert args[0] == argv[0]
+    assert args[1:] == (elevate.APT_RUN + argv[5:] if argv[1:5] == elevate.APT_BASE else argv[1:])
     assert path.startswith("/") and os.path.basename(path) == os.path.basename(argv[0])
 
 
@@ -101,9 +101,9 @@ ESCAPES = [
     (["systemctl", "link", "/home/qbee-agent/x.service"], "systemctl takes"),
     (["systemctl", "start", "x.service"], "systemctl takes"),
     (["systemctl", "restart", "--force", "x.service"], "systemctl takes"),
-    (["systemctl", "restart", "../../home/x.service"], "not a service unit name"),
+    (["systemctl", "restart", "../../home/x.service"], "not the name of a service"),
     (["systemctl", "restart", "-H", "evil"], "systemctl takes"),
-    (["systemctl", "restart", "-Hevil"], "not a service unit name"),
+    (["systemctl", "restart", "-Hevil"], "not the name of a service"),
     (["systemctl", "edit", "ssh.service"], "systemctl takes"),
     (["/usr/sbin/useradd", "-o", "-u", "0", "-g", "0", "evil"], "useradd takes"),
     (["/usr/sbin/useradd", "--comment", "evil,,,,User added by qbee", "--create-home", "--shell", "/home/qbee-agent/sh", "evil"],
@@ -130,6 +130,21 @@ ESCAPES = [
     (["rauc", "install", "--keyring=/home/qbee-agent/k", "x.raucb"], "rauc takes"),
     (["rauc", "install", "-hx"], "not a bundle"),
     (["/sbin/shutdown", "-h", "now"], "shutdown takes -r +1"),
+    # Found by the attack review: removals, --force-yes, opkg files by another suffix,
+    # units that start a root shell or power off, template instances, an empty shell, group names.
+    (APT + ["--allow-downgrades", "install", "coreutils-", "sudo-"], "by name only"),
+    (APT + ["--force-yes", "install", "coreutils-"], "--force-yes"),
+    (["opkg", "upgrade", "evil.deb"], "never allowed"),
+    (["opkg", "upgrade", "evil.opk"], "never allowed"),
+    (["opkg", "upgrade", "evil.ipk"], "never allowed"),
+    (["systemctl", "restart", "debug-shell.service"], "no templates, shells or power units"),
+    (["systemctl", "--no-block", "restart", "systemd-poweroff.service"], "no templates, shells or power units"),
+    (["systemctl", "restart", "getty@pts-3.service"], "no templates, shells or power units"),
+    (["systemctl", "restart", "modprobe@nbd.service"], "no templates, shells or power units"),
+    (["/usr/sbin/useradd", "--comment", "bob,,,,User added by qbee", "--create-home", "--shell", "", "bob"],
+     "not listed in /etc/shells"),
+    (["/usr/sbin/useradd", "--comment", "admin,,,,User added by qbee", "--create-home", "--shell", "/bin/sh", "admin"],
+     "may create"),
     (["/sbin/reboot", "--force"], "reboot takes no arguments"),
     (["yum", "--assumeyes", "--quiet", "install", "--setopt=x"], "yum takes"),
     (["yum", "shell"], "yum takes"),
@@ -166,7 +181,7 @@ def test_a_feature_switched_off_denies_its_commands():
 def test_package_files_switched_off_denies_installing_files_but_not_names():
     policy = dict(ALL, package_files=False)
     for argv in (["/usr/bin/dpkg", "-i", "/var/lib/qbee/x.deb"], ["yum", "--assumeyes", "--quiet", "install", "x.rpm"],
-                 ["opkg", "install", "/tmp/x.ipk"]):
+                 ["opkg", "install", "/tmp/x.ipk"], ["opkg", "install", "evil.deb"], ["opkg", "install", "evil.opk"]):
         with pytest.raises(elevate.Denied, match="switched off"):
             check(argv, policy)
     assert check(APT + ["--allow-downgrades", "install", "nginx"], policy)
@@ -176,7 +191,7 @@ def test_package_files_switched_off_denies_installing_files_but_not_names():
 def test_a_bare_name_runs_from_the_first_system_folder_root_alone_controls():
     path, args = check(["systemctl", "restart", "x.service"])
     # /usr/local/sbin is world-writable in this fake, so it is passed over.
-    assert path == "/usr/local/bin/systemctl" and args[0] == path
+    assert path == "/usr/local/bin/systemctl" and args[0] == "systemctl"
 
 
 def test_a_program_reached_through_a_link_is_judged_where_the_link_ends():
@@ -197,5 +212,6 @@ def test_the_environment_is_rebuilt_not_inherited():
                  "https_proxy": "http://proxy:3128", "PYTHONPATH": "/tmp", "DEBIAN_FRONTEND": "readline"}
     env = elevate.environment("apt-get", inherited)
     assert env == {"PATH": elevate.SAFE_PATH, "LANG": "C.UTF-8", "https_proxy": "http://proxy:3128",
-                   "DEBIAN_FRONTEND": "noninteractive"}
+                   "DEBIAN_FRONTEND": "noninteractive", "PAGER": "cat", "DPKG_PAGER": "cat", "SYSTEMD_PAGER": "cat",
+                   "SYSTEMD_PAGERSECURE": "1", "LESSSECURE": "1"}
     assert "DEBIAN_FRONTEND" not in elevate.environment("systemctl", inherited)
