@@ -76,11 +76,13 @@ class Denied(Exception):
     """The command is not one the agent sends for the enabled features."""
 
 
-def _path_arg(value, suffixes):
-    """A local package file or bundle: a path, never an option."""
+def _package_file(value, suffixes, policy):
+    """A local package file to install: allowed only by the package_files
+    switch, and only a path, never an option."""
+    if not policy.get("package_files"):
+        raise Denied("%r is a package file: installing package files is switched off" % value)
     if value.startswith("-") or "\n" in value or not value.endswith(suffixes):
         raise Denied("%r is not a package file (%s)" % (value, ", ".join(suffixes)))
-    return value
 
 
 def _apt_get(args, policy):
@@ -103,11 +105,10 @@ def _apt_get(args, policy):
 def _dpkg(args, policy):
     if args == ["-l"]:
         return
-    if len(args) == 2 and args[0] == "-i" and policy.get("package_files"):
-        _path_arg(args[1], (".deb",))
+    if len(args) == 2 and args[0] == "-i":
+        _package_file(args[1], (".deb",), policy)
         return
-    raise Denied("dpkg takes -l%s" % (" or -i FILE.deb" if policy.get("package_files") else
-                                      " (installing package files is switched off)"))
+    raise Denied("dpkg takes -l or -i FILE.deb")
 
 
 def _yum(args, policy):
@@ -115,10 +116,8 @@ def _yum(args, policy):
         return
     if len(args) == 4 and args[:3] == ["--assumeyes", "--quiet", "install"]:
         if args[3].endswith(".rpm"):
-            if policy.get("package_files"):
-                _path_arg(args[3], (".rpm",))
-                return
-            raise Denied("installing package files is switched off")
+            _package_file(args[3], (".rpm",), policy)
+            return
         if RPM_NAME.match(args[3]):
             return
     raise Denied("yum takes check-update, update or install of one package")
@@ -135,11 +134,10 @@ def _opkg(args, policy):
         return
     if len(args) == 2 and args[0] in ("install", "upgrade"):
         if args[1].endswith(OPKG_FILE_SUFFIXES):
-            if args[0] == "install" and policy.get("package_files"):
-                _path_arg(args[1], OPKG_FILE_SUFFIXES)
-                return
-            raise Denied("opkg reads %r as a package file: installing package files is switched off, "
-                         "upgrading from one is never allowed" % args[1])
+            if args[0] == "upgrade":
+                raise Denied("opkg reads %r as a package file: upgrading from one is never allowed" % args[1])
+            _package_file(args[1], OPKG_FILE_SUFFIXES, policy)
+            return
         if RPM_NAME.match(args[1]):
             return
     raise Denied("opkg takes update, list-upgradable, list-installed, print-architecture, "
