@@ -27,6 +27,20 @@ def test_device_is_as_the_setup_script_leaves_it(host):
     assert host.service("qbee-agent").is_enabled
 
 
+def test_sudo_is_the_image_s(host):
+    """The sudo-rs image has sudo-rs as sudo and visudo, laid out as Ubuntu does; the others the original."""
+    version = host.run("sudo --version 2>&1").stdout
+    if host.backend.get_hostname().endswith("rs"):
+        assert version.startswith("sudo-rs 0.2.")
+        assert host.file("/usr/bin/sudo").linked_to == "/usr/lib/cargo/bin/sudo"
+        assert host.file("/usr/sbin/visudo").linked_to == "/usr/lib/cargo/bin/visudo"
+        assert host.file("/etc/sudoers").contains("^@includedir /etc/sudoers.d")
+        assert host.run("sudo.ws --version").stdout.startswith("Sudo version 1.9.")
+    else:
+        assert version.startswith("Sudo version 1.9.")
+    assert host.run("visudo -c").rc == 0
+
+
 def test_standin_runs_as_root_with_fresh_status(host, status):
     assert host.service("qbee-agent").is_running
     main_pid = int(host.check_output("systemctl show -p MainPID --value qbee-agent"))
