@@ -92,6 +92,34 @@ options:
     description: Run C(<binary> version) and report the agent's version.
     type: bool
     default: false
+  sudo:
+    description: Where sudo may be (the original sudo or sudo-rs); the first executable one is used with O(sudo_user).
+    type: list
+    elements: path
+    default: [/usr/bin/sudo, /bin/sudo, /usr/local/bin/sudo, /usr/bin/sudo-rs]
+  sudo_user:
+    description:
+      - A user whose effective sudo grants to report in RV(sudo), as C(sudo -l -U) lists them, that is every rule of
+        every file that applies to the user, its groups and this host.
+      - When the user does not exist yet, root's grants are listed instead, only to find out whether sudo can
+        read its rules at all, and none are reported.
+    type: str
+  sudo_rules:
+    description:
+      - The sudoers text the caller writes for O(sudo_user). Its C(USER ALL=(RUNAS) ...) rules are the grants
+        expected; the others are reported as C(foreign), and those sudo does not list as C(missing).
+    type: str
+    default: ""
+  sudo_own_file:
+    description:
+      - The sudoers file the caller is about to replace; the grants of its rules count as expected too (so
+        that a change of rules is not reported as foreign before it is made).
+    type: path
+  sudo_foreign:
+    description: With C(warn), each foreign grant is also a warning.
+    type: str
+    choices: [report, warn]
+    default: report
   wait_settle:
     description:
       - When above 0, wait until the unit is active and its main process has run for this many
@@ -208,6 +236,18 @@ version:
   returned: when O(version) is true
   type: dict
   sample: {"version": "2026.27", "output": "2026.27 (commit: 6710abd)", "error": null}
+sudo:
+  description:
+    - With O(sudo_user), the sudo found (C(path), C(realpath), C(implementation) C(sudo) or C(sudo-rs) and its
+      C(version), from C(sudo --version)), C(user_exists), C(grants) (each command the user may run, one per
+      entry, after its run-as list and tags as C(sudo -l) prints them), C(own) (the grants of the rules in O(sudo_own_file)), C(foreign) and C(missing)
+      (see O(sudo_rules)), and C(error) when sudo could not list them (for example sudo-rs without an C(/etc/sudoers)). All empty when no sudo is installed.
+    - sudo-rs does not list the C(SETENV) tag.
+  returned: when O(sudo_user) is given
+  type: dict
+  sample: {"path": "/usr/bin/sudo", "realpath": "/usr/lib/cargo/bin/sudo", "implementation": "sudo-rs",
+           "version": "0.2.5", "user_exists": true, "grants": ["(root) NOPASSWD: /usr/local/sbin/qbee-agent-elevate"],
+           "own": [], "foreign": [], "missing": [], "error": null}
 journal:
   description: The unit's last journal lines (the last 20 when O(wait_settle) failed).
   returned: always
@@ -224,7 +264,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
+from ansible_collections.qbee.unprivileged.plugins.module_utils import fs, sudo
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
     agent_type_problem, group_name, mask_secrets, owner_name, user_name)
 
@@ -507,6 +547,11 @@ def main():
             journal_lines=dict(type="int", default=0),
             version=dict(type="bool", default=False),
             journal_dir=dict(type="path"),
+            sudo=dict(type="list", elements="path", default=["/usr/bin/sudo", "/bin/sudo", "/usr/local/bin/sudo", "/usr/bin/sudo-rs"]),
+            sudo_user=dict(type="str"),
+            sudo_rules=dict(type="str", default=""),
+            sudo_own_file=dict(type="path"),
+            sudo_foreign=dict(type="str", choices=["report", "warn"], default="report"),
             wait_settle=dict(type="float", default=0),
             wait_timeout=dict(type="int", default=60),
         ),
@@ -542,6 +587,12 @@ def main():
         result["user"] = read_user(params["user"])
     if params["version"]:
         result["version"] = read_version(module, params["binary"])
+    if params["sudo_user"]:
+        result["sudo"] = sudo.read_grants(module, params["sudo"], params["sudo_user"], params["sudo_rules"],
+                                          params["sudo_own_file"])
+        if params["sudo_foreign"] == "warn":
+            for grant in result["sudo"]["foreign"]:
+                module.warn("sudo grants %s more than this collection's rules: %s" % (params["sudo_user"], grant))
     if params["journal_dir"]:
         try:
             result["journal_entries"] = len([n for n in os.listdir(params["journal_dir"]) if n.endswith(".json")])

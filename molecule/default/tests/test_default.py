@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qbee_checks import (AGENT, CONFIG, DROPIN_DIR, SUDOERS, dropins, fresh_status,
-                         main_pid_user, run_playbook, start_count)
+                         main_pid_user, run_playbook, start_count, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,17 @@ def test_elevation_through_sudo_works(host, report):
     assert report["elevation"]["output"] == "LoadState=loaded"
 
 
+def sudo_rs(host):
+    """Whether this device's sudo is sudo-rs (the qbee-test/debian:13-sudo-rs image)."""
+    return host.run("sudo --version 2>&1").stdout.startswith("sudo-rs ")
+
+
 def test_sudoers_file_is_least_privilege(host):
     sudoers = host.file(SUDOERS)
     assert (sudoers.user, sudoers.group, sudoers.mode) == ("root", "root", 0o440)
     assert host.run("visudo -cf %s" % SUDOERS).rc == 0
+    # sudo-rs refuses requiretty; the original sudo gets it switched off for the agent.
+    assert ("Defaults:%s !requiretty" % AGENT in sudoers.content_string) != sudo_rs(host)
     checker = host.file(CHECKER)
     assert (checker.user, checker.group, checker.mode) == ("root", "root", 0o755)
     listing = host.check_output("sudo -n -l -U %s" % AGENT)
@@ -88,6 +95,90 @@ def test_least_profile_denies_a_shell(host):
     assert allowed.rc == 0 and allowed.stdout.strip() == "LoadState=loaded"
 
 
+# Stand-ins, root's like the real programs, for what a test device cannot run
+# (shutdown would reboot it) or does not have (rauc, iptables): each logs its
+# uid and arguments, so the log shows what got through the checker as root.
+STANDIN_LOG = "/run/qbee-test-standin.log"
+STANDINS = ["/usr/sbin/shutdown", "/usr/bin/rauc", "/usr/sbin/iptables"]
+
+
+@pytest.fixture(scope="module")
+def standins(host):
+    for path in STANDINS:
+        host.run_expect([0], "if [ -e {0} ] || [ -L {0} ]; then mv {0} {0}.qbee-test; fi && "
+                        "printf '#!/bin/sh\\necho \"$(id -u) $(basename $0) $*\" >> {1}\\n' > {0} && chmod 0755 {0}"
+                        .format(path, STANDIN_LOG))
+    host.run_expect([0], "rm -f %s" % STANDIN_LOG)
+    yield STANDIN_LOG
+    for path in STANDINS:
+        host.run("rm -f {0} && if [ -e {0}.qbee-test ] || [ -L {0}.qbee-test ]; then mv {0}.qbee-test {0}; fi".format(path))
+    host.run("rm -f %s" % STANDIN_LOG)
+
+
+def standin_log(host):
+    return host.file(STANDIN_LOG).content_string if host.file(STANDIN_LOG).exists else ""
+
+
+# What qbee-agent 2026.27 sends for each feature, as separate argv elements
+# (DESIGN.md): each must get through the checker and do its work as root.
+# Not run: yum, rpm and opkg (not on Debian).
+APT = ["/usr/bin/apt-get", '-o Dpkg::Options::="--force-confdef"', '-o Dpkg::Options::="--force-confold"', "-f", "-y"]
+AGENT_SENDS = [
+    ["systemctl", "show", "--property=LoadState", "qbee-test-unit.service"],
+    ["systemctl", "restart", "qbee-test-unit.service"],
+    ["systemctl", "--no-block", "restart", "qbee-test-unit.service"],
+    ["/usr/sbin/useradd", "--comment", "qbeetest,,,,User added by qbee", "--create-home", "--shell", "/bin/sh", "qbeetest"],
+    ["/usr/sbin/userdel", "--remove", "qbeetest"],
+    ["/usr/bin/dpkg", "-l"],
+    ["/usr/bin/dpkg", "-i", "/tmp/qbee-test-pkg.deb"],
+    APT + ["--allow-downgrades", "install", "qbee-test-pkg"],
+    APT + ["install"],
+    ["/usr/bin/apt-get", "update"],
+    APT + ["upgrade"],
+    APT + ["dist-upgrade"],
+    ["/sbin/shutdown", "-r", "+1"],
+    ["iptables", "-t", "filter", "-S", "INPUT"],
+    ["iptables", "-t", "filter", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+    ["rauc", "status", "--output-format", "json", "--detailed"],
+    ["rauc", "info", "--output-format", "json", "/var/lib/qbee/bundle.raucb"],
+    ["rauc", "install", "/var/lib/qbee/bundle.raucb"],
+]
+STANDIN_RUNS = ["0 shutdown -r +1", "0 iptables -t filter -S INPUT", "0 iptables -t filter -A INPUT -p tcp --dport 22 -j ACCEPT",
+                "0 rauc status --output-format json --detailed",
+                "0 rauc info --output-format json /var/lib/qbee/bundle.raucb", "0 rauc install /var/lib/qbee/bundle.raucb"]
+
+
+def quoted(argv):
+    return " ".join("'%s'" % arg.replace("'", "'\\''") for arg in argv)
+
+
+def test_every_command_the_agent_sends_gets_through_and_runs_as_root(host, standins):
+    marker = "/run/qbee-test-unit.ran"
+    host.run_expect([0], (
+        "printf '[Service]\\nType=oneshot\\nExecStart=/bin/sh -c \"id -u >> %s\"\\n' > /etc/systemd/system/qbee-test-unit.service"
+        " && systemctl daemon-reload && rm -rf /tmp/qbee-test-pkg && mkdir -p /tmp/qbee-test-pkg/DEBIAN"
+        " && printf 'Package: qbee-test-pkg\\nVersion: 1\\nArchitecture: all\\nMaintainer: t <t@invalid>\\nDescription: t\\n'"
+        " > /tmp/qbee-test-pkg/DEBIAN/control && dpkg-deb --root-owner-group -b /tmp/qbee-test-pkg /tmp/qbee-test-pkg.deb" % marker))
+    try:
+        for argv in AGENT_SENDS:
+            result = host.run("runuser -u %s -- sudo -n %s %s </dev/null" % (AGENT, CHECKER, quoted(argv)))
+            assert result.rc == 0, (argv, result.stdout[-500:], result.stderr[-500:])
+            if argv[1] == "show":
+                assert result.stdout.strip() == "LoadState=loaded"
+            if argv[0] == "/usr/sbin/useradd":
+                assert host.user("qbeetest").exists and host.file("/home/qbeetest").user == "qbeetest"
+        assert wait_for(lambda: host.file(marker).exists and host.file(marker).content_string.split() == ["0", "0"])
+        assert host.run("getent passwd qbeetest").rc != 0 and not host.file("/home/qbeetest").exists
+        assert host.package("qbee-test-pkg").is_installed
+        assert standin_log(host).splitlines() == STANDIN_RUNS
+        # sudo logs each use, under both implementations.
+        logged = host.check_output("journalctl -q --no-pager -t sudo")
+        assert "COMMAND=%s /usr/sbin/userdel --remove qbeetest" % CHECKER in logged, logged[-2000:]
+    finally:
+        host.run("dpkg -P qbee-test-pkg; userdel -r qbeetest; rm -rf %s /tmp/qbee-test-pkg /tmp/qbee-test-pkg.deb "
+                 "/etc/systemd/system/qbee-test-unit.service; systemctl daemon-reload" % marker)
+
+
 # Each a way a tool the agent may run becomes a root shell; each, if it got
 # through, would create its marker as root.
 ESCAPES = {
@@ -99,11 +190,19 @@ ESCAPES = {
     "iptables modprobe": "/usr/sbin/iptables -t filter -A INPUT --modprobe=/tmp/evil.sh -j ACCEPT",
     "apt-get install of a path": ("/usr/bin/apt-get '-o Dpkg::Options::=\"--force-confdef\"' "
                                   "'-o Dpkg::Options::=\"--force-confold\"' -f -y --allow-downgrades install ./evil.deb"),
+    "apt-get a third option": ("/usr/bin/apt-get '-o Dpkg::Options::=\"--force-confdef\"' "
+                               "'-o Dpkg::Options::=\"--force-confold\"' -o APT::Update::Post-Invoke::='touch MARK' -f -y install"),
+    "dpkg -i with an option": "/usr/bin/dpkg -i --force-all /tmp/evil.deb",
+    "systemctl start": "systemctl start evil.service",
+    "systemctl restart of a shell unit": "systemctl restart debug-shell.service",
+    "useradd into a privileged group": "/usr/sbin/useradd --comment x --create-home --shell /bin/sh -G sudo evil",
+    "rauc write-slot": "/usr/bin/rauc write-slot rootfs.0 /tmp/evil.img",
+    "shutdown now": "/sbin/shutdown -h now",
     "a shell through the checker": "/bin/sh -c 'touch MARK'",
 }
 
 
-def test_least_profile_denies_each_way_out_and_logs_it(host):
+def test_least_profile_denies_each_way_out_and_logs_it(host, standins):
     marker = "/tmp/qbee-escape-marker"
     host.run_expect([0], "printf '[Service]\\nExecStart=/bin/touch %s\\n' > /tmp/evil.service && "
                     "printf '#!/bin/sh\\ntouch %s\\n' > /tmp/evil.sh && chmod 0755 /tmp/evil.sh" % (marker, marker))
@@ -114,6 +213,7 @@ def test_least_profile_denies_each_way_out_and_logs_it(host):
             assert not host.file(marker).exists, name
         assert host.run("getent passwd evil").rc != 0 and host.run("getent passwd www-data").rc == 0
         assert host.run("systemctl cat evil.service").rc != 0
+        assert not any(word in standin_log(host) for word in ("write-slot", "--modprobe", "-h now")), standin_log(host)
         logged = host.check_output("journalctl -q --no-pager -t qbee-agent-elevate -p warning")
         assert logged.count("denied %s" % AGENT) >= len(ESCAPES), logged
     finally:
@@ -157,7 +257,7 @@ def test_verify_playbook_passes_and_writes_nothing(host):
     config = host.file(CONFIG).content_string
     rc, output = audit()
     assert rc == 0, output
-    assert "All 2 devices run qbee-agent as configured." in output
+    assert "All 3 devices run qbee-agent as configured." in output
     name = host.backend.get_hostname()
     assert "%s | True | qbee-agent (" % name in output and " | least | /usr/bin/sudo -n %s | ok" % CHECKER in output
     assert "changed=0" in output and "changed=1" not in output

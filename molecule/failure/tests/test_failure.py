@@ -3,6 +3,7 @@
 Each case runs apply.yml against one device with one bad input,
 then checks that device."""
 
+import json
 import os
 
 from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, dropins, fresh_status, run_playbook
@@ -22,20 +23,77 @@ def snapshot(host):
 def assert_unchanged_and_running(host, before):
     assert snapshot(host) == before
     report = fresh_status(host)
-    assert report["user"] == AGENT and report["elevation"]["ok"] is True
+    assert report["user"] == AGENT and report["elevation"]["ok"] is True, report["elevation"]
 
 
 def apply(host, **extra_vars):
     return run_playbook(APPLY, extra_vars, limit=host.backend.get_hostname())
 
 
-def test_invalid_custom_sudoers_rule_is_rejected_by_visudo(host):
+# Custom commands that would grant more than they list, under sudo or sudo-rs.
+WIDER_THAN_LISTED = [
+    "/bin/true : ALL = (ALL) NOPASSWD: ALL",  # a second rule
+    "/bin/true, /bin/sh",  # a second command
+    "/usr/bin/apt-get *",  # a wildcard, which matches across spaces
+    "/usr/bin/systemctl restart a?.service",
+    "/usr/bin/systemctl restart [ab].service",
+    "/usr/bin/less !x",
+    "/usr/bin/id #1",
+    "/usr/bin/id \\, /bin/sh",
+    "/usr/bin/id  -u",  # two spaces
+    "ALL",
+    "sudoedit /etc/shadow",
+    "/usr/bin/id \"-u\"",
+]
+
+
+def test_custom_rules_that_grant_more_than_they_list_are_refused(host):
     before = snapshot(host)
     rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
-                       qbee_agent_sudoers_custom_commands=["/usr/bin/systemctl restart a:b"])
-    assert rc != 0 and "failed validation (/usr/sbin/visudo -cf <new file>), so nothing was changed" in output, output
+                       qbee_agent_sudoers_custom_commands=WIDER_THAN_LISTED)
+    assert rc != 0 and "This device is not ready, nothing was changed" in output, output
+    assert "qbee_agent_sudoers_custom_commands must list commands" in output
+    # All of them named, in the message as printed or as JSON.
+    listed = ", ".join(WIDER_THAN_LISTED)
+    assert "these are not: " + listed in output or "these are not: " + json.dumps(listed)[1:-1] in output, output
     assert_unchanged_and_running(host, before)
-    assert host.run("sudo -n -l -U %s" % AGENT).rc == 0
+
+
+def test_sudoers_syntax_in_the_user_or_checker_name_is_refused(host):
+    before = snapshot(host)
+    rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_user="ALL",
+                       qbee_agent_sudoers_checker="/usr/local/sbin/x, /bin/sh")
+    assert rc != 0 and "nothing was changed" in output, output
+    assert "qbee_agent_user ALL cannot be named in a sudoers rule" in output
+    assert "qbee_agent_sudoers_checker /usr/local/sbin/x, /bin/sh cannot be named in a sudoers rule" in output
+    assert_unchanged_and_running(host, before)
+
+
+VENDOR_RULE = "/etc/sudoers.d/99-qbee-agent"
+
+
+def test_a_foreign_rule_that_widens_the_agents_grant_is_reported(host):
+    """The vendor guide's file, a group rule for the agent's group: the preflight
+    fails (or, switched to warn, warns), verify reports them."""
+    before = snapshot(host)
+    host.run_expect([0], "printf 'qbee-agent ALL=(ALL) NOPASSWD: ALL\\n%%qbee-agent ALL=(root) NOPASSWD: /bin/sh\\n' > {0} "
+                    "&& chmod 0440 {0} && visudo -cf {0}".format(VENDOR_RULE))
+    try:
+        rc, output = apply(host, qbee_test_roles=["sudoers"])
+        assert rc != 0 and "This device is not ready, nothing was changed" in output, output
+        # Paths as the files they name: sudo-rs lists /bin/sh as /usr/bin/sh.
+        assert "grants qbee-agent more than the least profile: (ALL) NOPASSWD: ALL; (root) NOPASSWD: /usr/bin/sh" in output
+        assert_unchanged_and_running(host, before)
+
+        rc, output = run_playbook("qbee.unprivileged.verify", limit=host.backend.get_hostname())
+        assert rc != 0 and "sudo grants qbee-agent more than /etc/sudoers.d/qbee-agent: (ALL) NOPASSWD: ALL" in output, output
+
+        rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_foreign_grants="warn")
+        assert rc == 0, output
+        assert "sudo grants qbee-agent more than this collection's rules: (ALL) NOPASSWD: ALL" in output
+        assert_unchanged_and_running(host, before)
+    finally:
+        host.run_expect([0], "rm -f %s" % VENDOR_RULE)
 
 
 def test_nonexistent_console_shell_is_refused(host):
@@ -107,17 +165,30 @@ def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
 
 
 def test_custom_profile_grants_exactly_the_listed_commands(host):
-    """Not a bad input: the custom profile, then back to least."""
-    command = "/usr/bin/systemctl restart qbee-agent.service"
+    """Not a bad input: the custom profile (its '=' and ':' escaped for sudo), then back to least."""
+    commands = ["/usr/bin/systemctl restart qbee-agent.service",
+                "/usr/bin/systemctl show --property=LoadState qbee-agent.service", "/usr/bin/id \"\""]
     try:
         rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
-                           qbee_agent_sudoers_custom_commands=[command])
+                           qbee_agent_sudoers_custom_commands=commands)
         assert rc == 0, output
         listing = host.check_output("sudo -n -l -U %s" % AGENT)
-        assert "(root) NOPASSWD: %s" % command in listing
+        assert "(root) NOPASSWD: /usr/bin/systemctl restart qbee-agent.service" in listing
         assert "/usr/bin/apt-get" not in listing and "NOPASSWD: ALL" not in listing
-        denied = host.run("runuser -u %s -- sudo -n systemctl show -p LoadState qbee-agent.service" % AGENT)
-        assert denied.rc != 0
+        allowed = host.run("runuser -u %s -- sudo -n /usr/bin/systemctl show --property=LoadState qbee-agent.service" % AGENT)
+        assert allowed.rc == 0 and allowed.stdout.strip() == "LoadState=loaded", allowed.stderr
+        assert host.run("runuser -u %s -- sudo -n /usr/bin/id" % AGENT).stdout.startswith("uid=0(root)")
+        for wider in ("systemctl show --property=LoadState ssh.service", "systemctl show -p LoadState qbee-agent.service",
+                      "/usr/bin/id -u", "/usr/bin/id root"):
+            denied = host.run("runuser -u %s -- sudo -n %s" % (AGENT, wider))
+            assert denied.rc != 0 and "uid=0" not in denied.stdout and denied.stdout.strip() != "0", wider
+        # verify finds the grant as the sudoers file says, under either sudo. (The
+        # device runs as root by now, after the rollback test: verify says so.)
+        rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_sudoers_profile": "custom"},
+                                  limit=host.backend.get_hostname())
+        row = [line for line in output.splitlines() if "%s | " % host.backend.get_hostname() in line][0]
+        assert " | custom | " in row and "the agent runs as root" in row, row
+        assert "sudo grants" not in row and "sudo does not grant" not in row and "sudo cannot" not in row, row
     finally:
         rc, output = apply(host, qbee_test_roles=["sudoers"])
         assert rc == 0, output

@@ -104,12 +104,18 @@ def test_paths_the_agent_user_could_replace_and_a_bad_min_version_are_refused_be
 
 
 def test_a_sudoers_rule_sudo_rejects_is_refused_before_any_change(host):
-    before = device(host)
-    rc, output = site(host, qbee_agent_sudoers_profile="custom",
-                      qbee_agent_sudoers_custom_commands=["/usr/bin/systemctl restart a:b"])
-    assert_failed_and_as_before(host, before, rc, output, "Nothing was changed: checking the sudoers rules the play writes failed",
-                                "failed validation")
-    assert "put back" not in output
+    """As sudo-rs refused the vendor's '!syslog': a visudo that rejects the file."""
+    host.run_expect([0], "mv /usr/sbin/visudo /usr/sbin/visudo.qbee-test && "
+                    "printf '#!/bin/sh\\necho \"$2:4: syntax error\" >&2\\nexit 1\\n' > /usr/sbin/visudo && chmod 0755 /usr/sbin/visudo")
+    try:
+        before = device(host)
+        rc, output = site(host)
+        assert_failed_and_as_before(host, before, rc, output,
+                                    "Nothing was changed: checking the sudoers rules the play writes failed",
+                                    "failed validation", "syntax error")
+        assert "put back" not in output
+    finally:
+        host.run_expect([0], "mv /usr/sbin/visudo.qbee-test /usr/sbin/visudo")
 
 
 def test_an_agent_that_does_not_come_up_is_put_back_as_it_was(host):

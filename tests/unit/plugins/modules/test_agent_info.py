@@ -348,3 +348,72 @@ def test_version_of_a_missing_binary(capsys, monkeypatch, tmp_path):
 def test_version_is_not_read_unless_asked(capsys, monkeypatch):
     code, result = run(capsys, monkeypatch)
     assert code == 0 and "version" not in result
+
+
+@pytest.mark.parametrize("version_out,version_err,implementation", [
+    ("Sudo version 1.9.13p3\nSudoers policy plugin version 1.9.13p3\n", "", "sudo"),
+    ("", "sudo-rs 0.2.5\n", "sudo-rs"),
+])
+def test_sudo_grants_foreign_and_missing(capsys, monkeypatch, tmp_path, version_out, version_err, implementation):
+    me = pwd.getpwuid(os.getuid()).pw_name
+    fake = tmp_path / "sudo"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    own = tmp_path / "own"
+    own.write_text("%s ALL=(ALL) NOPASSWD: ALL\n" % me)
+    listing = ("User %s may run the following commands on h:\n    (root) NOPASSWD: /usr/local/sbin/qbee-agent-elevate\n"
+               "    (ALL) NOPASSWD: ALL\n    (root) NOPASSWD: /usr/bin/apt-get\n" % me)
+    calls = []
+    monkeypatch.setattr(agent_info.os.path, "isdir", lambda p: p == "/run/systemd/system" or os.path.isdir(p))
+    monkeypatch.setattr(agent_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/bin/" + name)
+
+    def run_command(self, argv, *a, **k):
+        calls.append(argv)
+        if argv[1] == "show":
+            return 0, SHOW.format(pid=os.getpid(), user="", groups=""), ""
+        if argv[1] == "--version":
+            return 0, version_out, version_err
+        if argv[1:] == ["-n", "-l", "-U", me]:
+            assert k["environ_update"]["LC_ALL"] == "C"
+            return 0, listing, ""
+        return 0, "", ""
+
+    monkeypatch.setattr(agent_info.AnsibleModule, "run_command", run_command)
+    rules = "# managed\n%s ALL=(root) NOPASSWD: /usr/local/sbin/qbee-agent-elevate, /usr/bin/gone\n" % me
+    with patch_module_args(dict(sudo=["/nonexistent/sudo", str(fake)], sudo_user=me, sudo_rules=rules,
+                                sudo_own_file=str(own), sudo_foreign="warn", _ansible_check_mode=True)):
+        with pytest.raises(SystemExit) as exc:
+            agent_info.main()
+    result = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 0
+    found = result["sudo"]
+    assert found["path"] == str(fake) and found["implementation"] == implementation and found["user_exists"]
+    # The old profile's ALL, from the file about to be replaced, is not foreign; apt-get is.
+    assert found["foreign"] == ["(root) NOPASSWD: /usr/bin/apt-get"]
+    assert found["missing"] == ["(root) NOPASSWD: /usr/bin/gone"]
+    assert any("/usr/bin/apt-get" in str(warning) for warning in result["warnings"]), result["warnings"]
+
+
+def test_sudo_that_cannot_read_its_rules_is_an_error(capsys, monkeypatch, tmp_path):
+    fake = tmp_path / "sudo"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(agent_info.os.path, "isdir", lambda p: p == "/run/systemd/system" or os.path.isdir(p))
+    monkeypatch.setattr(agent_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/bin/" + name)
+
+    def run_command(self, argv, *a, **k):
+        if argv[1] == "show":
+            return 0, SHOW.format(pid=os.getpid(), user="", groups=""), ""
+        if argv[1] == "--version":
+            return 0, "", "sudo-rs 0.2.5\n"
+        # A user still to be made: root's rules are listed instead.
+        assert argv[-1] == "root"
+        return 1, "", "sudo-rs: invalid configuration: No such file or directory (os error 2)\n"
+
+    monkeypatch.setattr(agent_info.AnsibleModule, "run_command", run_command)
+    with patch_module_args(dict(sudo=[str(fake)], sudo_user="no-such-user-here", _ansible_check_mode=True)):
+        with pytest.raises(SystemExit) as exc:
+            agent_info.main()
+    found = json.loads(capsys.readouterr().out)["sudo"]
+    assert exc.value.code == 0 and not found["user_exists"] and found["grants"] == []
+    assert "invalid configuration" in found["error"]
