@@ -49,7 +49,7 @@ def test_standin_runs_as_root_with_fresh_status(host, status):
     assert status["elevation"]["mode"] == "root" and status["elevation"]["ok"] is True
     # Ask for a report now and check it is a new one from the unit's main process.
     before = status["written_at"]
-    host.run("systemctl kill -s HUP qbee-agent")
+    host.run("systemctl kill --kill-whom=main -s HUP qbee-agent")
     fresh = wait_for(lambda: read_status(host)["written_at"] > before and read_status(host))
     assert fresh, "no new status report after SIGHUP"
     assert fresh["pid"] == main_pid

@@ -28,13 +28,15 @@ def read_status(host):
 def fresh_status(host):
     """Ask the running agent for a new report (SIGHUP) and return it."""
     before = read_status(host)["written_at"]
-    host.run("systemctl kill -s HUP qbee-agent")
+    # To the main process alone: a HUP to the whole unit would also kill the
+    # probes (sudo, the checker, systemctl) a report being written has running.
+    host.run("systemctl kill --kill-whom=main -s HUP qbee-agent")
 
     def newer():
         report = read_status(host)
         return report if report["written_at"] > before else None
 
-    report = wait_for(newer, timeout=20)
+    report = wait_for(newer, timeout=40)
     assert report, "the agent wrote no new status after SIGHUP"
     return report
 
