@@ -315,3 +315,27 @@ def environment(name, inherited):
     if name == "apt-get":
         env["DEBIAN_FRONTEND"] = "noninteractive"
     return env
+
+
+# Limits a caller could lower to make a command stop half way (a package
+# install cut off by SIGXFSZ): raised back for what the checker runs.
+UNLIMITED = ("RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA")
+RESET_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGPIPE", "SIGXFSZ", "SIGXCPU", "SIGALRM", "SIGUSR1", "SIGUSR2")
+
+
+def reset_process():
+    """What sudo-rs (unlike sudo) hands on from the caller, set back: umask
+    022, no lowered limits, no ignored or blocked signals."""
+    import resource
+    import signal
+    os.umask(0o022)
+    for name in UNLIMITED:
+        limit = getattr(resource, name, None)
+        if limit is not None:
+            try:
+                resource.setrlimit(limit, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            except (ValueError, OSError):
+                pass
+    for name in RESET_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

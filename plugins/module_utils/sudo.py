@@ -21,10 +21,20 @@ import re
 from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
 
 MAX_LIST_CHARS = 256 * 1024
+# Folders that are links into /usr on a merged-/usr system, which sudo-rs lists resolved.
+MERGED_FOLDERS = ("/bin", "/sbin", "/lib", "/lib64")
 MAX_SUDOERS_BYTES = 64 * 1024
 HEADER = re.compile(r"^User \S+ may run the following commands on ")
-NOT_ALLOWED = (re.compile(r"^User \S+ is not allowed to run sudo on "),  # sudo
-               re.compile(r"is not allowed to execute 'list' as "))  # sudo-rs
+# Whole lines, each on the stream where that sudo prints it.
+NOT_ALLOWED_OUT = re.compile(r"^User \S+ is not allowed to run sudo on \S+\.$")  # sudo
+NOT_ALLOWED_ERR = re.compile(r"^sudo-rs: Sorry, user \S+ is not allowed to execute 'list' as \S+ on \S+\.$")  # sudo-rs
+DEFAULTS_HEADER = re.compile(r"^(Matching Defaults entries|Runas and Command-specific defaults) for ")
+# Settings that let the caller hand the command its own environment (LD_PRELOAD
+# reaches the checker's interpreter before any of its code runs).
+ENVIRONMENT_SETTINGS = re.compile(r"(^|[\s,])(setenv|!\s*env_reset)(\s*,|\s*$)")
+SETENV_TAG = re.compile(r"\bSETENV\s*:")
+SUDOERS_FILES = ("/etc/sudoers", "/etc/sudoers-rs")
+SUDOERS_DIR = "/etc/sudoers.d"
 ENTRY = re.compile(r"^\s+\(([^)]*)\)\s*(.*)$")
 TAG = re.compile(r"^([A-Z_]+):\s*")
 # Tags that come in pairs; the last one written applies to the commands after it.
@@ -84,25 +94,72 @@ def grants_of_rule(runas, rest, resolve=None):
     return grants
 
 
-def parse_list(text, resolve=None):
-    """The grants in the output of 'sudo -l -U USER' (either implementation); [] when it grants nothing."""
-    lines = text.splitlines()
-    if any(pattern.search(line) for line in lines for pattern in NOT_ALLOWED):
-        return []
-    for index, line in enumerate(lines):
-        if HEADER.match(line):
-            break
-    else:
+def parse_list(out, err="", resolve=None):
+    """The grants in the output of 'sudo -l -U USER' (either implementation); [] when it grants nothing.
+
+    Every line after the one header must be an entry: text that cannot be read
+    is an error, never a reason to report less."""
+    lines = out.splitlines()
+    headers = [index for index, line in enumerate(lines) if HEADER.match(line)]
+    if not headers:
+        if any(NOT_ALLOWED_OUT.match(line) for line in lines) or any(
+                NOT_ALLOWED_ERR.match(line) for line in err.splitlines()):
+            return []
         raise SudoError("the list of what sudo grants has no line 'User ... may run the following commands'")
+    if len(headers) > 1:
+        raise SudoError("sudo printed %d lists of what it grants" % len(headers))
     grants = []
-    for line in lines[index + 1:]:
+    for line in lines[headers[0] + 1:]:
         if not line.strip():
-            break
+            continue
         match = ENTRY.match(line)
         if not match:
             raise SudoError("cannot read this line of what sudo grants: %r" % line[:200])
         grants.extend(grants_of_rule(match.group(1), match.group(2), resolve))
     return grants
+
+
+def environment_defaults(out):
+    """The settings of the original sudo's Defaults sections in 'sudo -l' that pass the caller's environment."""
+    found, inside = [], False
+    for line in out.splitlines():
+        if DEFAULTS_HEADER.match(line) or HEADER.match(line):
+            inside = bool(DEFAULTS_HEADER.match(line))
+            continue
+        if inside and line.strip() and ENVIRONMENT_SETTINGS.search(line):
+            found.append("Defaults " + " ".join(line.split()))
+    return found
+
+
+def _sudoers_files():
+    """The files sudo and sudo-rs read rules from, as sudo names them (no dot, no trailing ~ in sudoers.d)."""
+    paths = [path for path in SUDOERS_FILES if os.path.lexists(path)]
+    try:
+        names = sorted(os.listdir(SUDOERS_DIR))
+    except OSError:
+        names = []
+    return paths + [os.path.join(SUDOERS_DIR, name) for name in names if "." not in name and not name.endswith("~")]
+
+
+def setenv_rules():
+    """Lines of every sudoers file with a SETENV tag, which sudo-rs honours but does not list.
+
+    Which user a line is for is not worked out (aliases, groups): every such
+    line is reported. A file that cannot be read safely is reported too."""
+    found = []
+    for path in _sudoers_files():
+        try:
+            data, _st = fs.read_regular(path, MAX_SUDOERS_BYTES)
+        except fs.UnsafePath as exc:
+            found.append("%s cannot be checked for SETENV: %s" % (path, exc))
+            continue
+        if data is None:
+            continue
+        text = data.decode("utf-8", "replace").replace("\\\n", " ")
+        for line in text.splitlines():
+            if not line.lstrip().startswith("#") and SETENV_TAG.search(line):
+                found.append("SETENV in %s: %s" % (path, " ".join(line.split())[:200]))
+    return found
 
 
 def rules_of_file(content, user, resolve=None):
@@ -132,7 +189,12 @@ def implementation_of(module, sudo):
 def read_grants(module, candidates, user, rules, own_file):
     """What sudo grants user, against the rules the caller writes (sudoers text) and its own file; never raises."""
     def resolve(path):
-        return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        # Only the system's own folder links (merged /usr): a link the agent
+        # user made must not make somebody else's rule look like ours.
+        folder = os.path.dirname(path)
+        if folder in MERGED_FOLDERS:
+            folder = os.path.realpath(folder)
+        return os.path.join(folder, os.path.basename(path))
     expected = rules_of_file(rules or "", user, resolve)
     result = {"path": None, "realpath": None, "implementation": None, "version": None, "user_exists": False,
               "grants": [], "own": [], "foreign": [], "missing": [], "error": None}
@@ -150,11 +212,13 @@ def read_grants(module, candidates, user, rules, own_file):
     # For a user still to be made, listing root's still shows whether sudo can read its rules.
     listed = user if result["user_exists"] else "root"
     rc, out, err = module.run_command([sudo, "-n", "-l", "-U", listed], environ_update={"LC_ALL": "C", "LANG": "C"})
-    out, err = (out or "")[:MAX_LIST_CHARS], (err or "").strip()[:2000]
+    out, err = out or "", (err or "").strip()
     try:
-        grants = parse_list(out + "\n" + err, resolve)
+        if len(out) > MAX_LIST_CHARS:
+            raise SudoError("it lists more than %d characters" % MAX_LIST_CHARS)
+        grants = parse_list(out, err, resolve)
     except SudoError as exc:
-        result["error"] = "'%s -l -U %s' exited %d: %s" % (sudo, listed, rc, err or exc)
+        result["error"] = "'%s -l -U %s' exited %d: %s" % (sudo, listed, rc, (err[:500] + " " if err else "") + str(exc))
         return result
     if not result["user_exists"]:
         return result
@@ -172,5 +236,11 @@ def read_grants(module, candidates, user, rules, own_file):
         own = [re.sub(r' ""$', "", grant) for grant in own]
     result["grants"], result["own"] = grants, own
     result["foreign"] = [grant for grant in grants if grant not in expected and grant not in own]
+    # What lets the caller set the command's environment, which the listing
+    # shows only under the original sudo (and not its Defaults as grants).
+    if result["implementation"] == "sudo-rs":
+        result["foreign"] += setenv_rules()
+    else:
+        result["foreign"] += environment_defaults(out)
     result["missing"] = [grant for grant in expected if grant not in grants]
     return result

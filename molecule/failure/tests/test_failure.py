@@ -23,7 +23,7 @@ def snapshot(host):
 def assert_unchanged_and_running(host, before):
     assert snapshot(host) == before
     report = fresh_status(host)
-    assert report["user"] == AGENT and report["elevation"]["ok"] is True, report["elevation"]
+    assert report["user"] == AGENT and report["elevation"]["ok"] is True, json.dumps(report["elevation"])
 
 
 def apply(host, **extra_vars):
@@ -44,6 +44,9 @@ WIDER_THAN_LISTED = [
     "ALL",
     "sudoedit /etc/shadow",
     "/usr/bin/id \"-u\"",
+    "/home/qbee-agent/bin/tool",  # the agent user's to replace
+    "/usr/../home/qbee-agent/bin/tool",
+    "/usr/bin/",  # a folder: every program in it
 ]
 
 
@@ -86,7 +89,7 @@ def test_a_foreign_rule_that_widens_the_agents_grant_is_reported(host):
         assert_unchanged_and_running(host, before)
 
         rc, output = run_playbook("qbee.unprivileged.verify", limit=host.backend.get_hostname())
-        assert rc != 0 and "sudo grants qbee-agent more than /etc/sudoers.d/qbee-agent: (ALL) NOPASSWD: ALL" in output, output
+        assert rc != 0 and "sudo grants qbee-agent more than the least profile: (ALL) NOPASSWD: ALL" in output, output
 
         rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_foreign_grants="warn")
         assert rc == 0, output
@@ -94,6 +97,16 @@ def test_a_foreign_rule_that_widens_the_agents_grant_is_reported(host):
         assert_unchanged_and_running(host, before)
     finally:
         host.run_expect([0], "rm -f %s" % VENDOR_RULE)
+
+
+def test_verify_does_not_trust_the_sudoers_file_it_audits(host):
+    """A rule added to the collection's own file is a foreign grant too."""
+    host.run_expect([0], "cp -p {0} /root/sudoers.saved && echo 'qbee-agent ALL=(ALL) NOPASSWD: ALL' >> {0}".format(SUDOERS))
+    try:
+        rc, output = run_playbook("qbee.unprivileged.verify", limit=host.backend.get_hostname())
+        assert rc != 0 and "sudo grants qbee-agent more than the least profile: (ALL) NOPASSWD: ALL" in output, output
+    finally:
+        host.run_expect([0], "cp -p /root/sudoers.saved {0} && rm /root/sudoers.saved".format(SUDOERS))
 
 
 def test_nonexistent_console_shell_is_refused(host):
@@ -184,7 +197,8 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
             assert denied.rc != 0 and "uid=0" not in denied.stdout and denied.stdout.strip() != "0", wider
         # verify finds the grant as the sudoers file says, under either sudo. (The
         # device runs as root by now, after the rollback test: verify says so.)
-        rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_sudoers_profile": "custom"},
+        rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_sudoers_profile": "custom",
+                                                               "qbee_agent_sudoers_custom_commands": commands},
                                   limit=host.backend.get_hostname())
         row = [line for line in output.splitlines() if "%s | " % host.backend.get_hostname() in line][0]
         assert " | custom | " in row and "the agent runs as root" in row, row

@@ -215,3 +215,26 @@ def test_the_environment_is_rebuilt_not_inherited():
                    "DEBIAN_FRONTEND": "noninteractive", "PAGER": "cat", "DPKG_PAGER": "cat", "SYSTEMD_PAGER": "cat",
                    "SYSTEMD_PAGERSECURE": "1", "LESSSECURE": "1"}
     assert "DEBIAN_FRONTEND" not in elevate.environment("systemctl", inherited)
+
+
+def test_reset_process_undoes_what_a_caller_set(tmp_path):
+    """umask, lowered limits, ignored and blocked signals do not reach the command (sudo-rs hands them on)."""
+    import subprocess
+    import sys
+    script = (
+        "import os, resource, signal, sys\n"
+        "from ansible_collections.qbee.unprivileged.plugins.module_utils import elevate\n"
+        "os.umask(0)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\n"
+        "elevate.reset_process()\n"
+        "os.execv('/bin/sh', ['sh', '-c', 'umask; ulimit -f; grep -E \"^Sig(Ign|Blk)\" /proc/self/status'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    lines = proc.stdout.split()
+    assert proc.returncode == 0, proc.stderr
+    assert lines[0] == "0022" and lines[1] == "unlimited"
+    ignored = int(proc.stdout.split("SigIgn:")[1].split()[0], 16)
+    blocked = int(proc.stdout.split("SigBlk:")[1].split()[0], 16)
+    assert not ignored & (1 << (1 - 1)) and not blocked & (1 << (15 - 1))  # SIGHUP, SIGTERM
