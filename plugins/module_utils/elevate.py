@@ -280,16 +280,34 @@ def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
     raise Denied("%s is not installed where root alone can change it" % program)
 
 
+def _custom(argv, commands, lstat=os.lstat, realpath=os.path.realpath):
+    """The custom profile: argv exactly one of the listed commands, element by
+    element (never a joined string), its program a file root alone controls."""
+    if list(argv) not in [list(command) for command in commands]:
+        raise Denied("%r is not one of the commands listed for the agent" % " ".join(argv)[:200])
+    try:
+        path = _trusted_program(argv[0], lstat, realpath) if argv[0].startswith("/") else None
+    except OSError:
+        path = None
+    if not path:
+        raise Denied("%s is not installed where root alone can change it" % argv[0])
+    return path, list(argv)
+
+
 def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.path.realpath):
     """Allow argv (the agent's command) under policy, or raise Denied.
 
-    policy: features (list), package_files (bool), agent_user (str).
+    policy: features (list), package_files (bool), agent_user (str), and
+    custom: None, or the custom profile's commands (argv lists), which are
+    then the only ones allowed.
     Returns (path to run: the program's resolved, checked file; argv to run
     with, its first element the name the agent gave)."""
     if not argv:
         raise Denied("no command given")
     if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG or "\0" in a for a in argv):
         raise Denied("the command is too long")
+    if policy.get("custom") is not None:
+        return _custom(argv, policy["custom"], lstat, realpath)
     name, path = resolve(argv[0], lstat, realpath)
     feature = PROGRAMS[name]
     if feature not in policy.get("features", ()):

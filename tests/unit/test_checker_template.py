@@ -33,6 +33,7 @@ def checker(tmp_path_factory):
     play.write_text(PLAY % {"role": ROLE, "dest": dest})
     extra = {"qbee_agent_user": "qbee-agent", "qbee_agent_sudoers_features": ["packages", "power"],
              "qbee_agent_sudoers_package_files": False, "qbee_agent_sudoers_checker": dest,
+             "qbee_agent_sudoers_profile": "least",
              "__qbee_agent_python": sys.executable}
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     proc = subprocess.run([ansible, "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(extra)],

@@ -178,7 +178,8 @@ def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
 
 
 def test_custom_profile_grants_exactly_the_listed_commands(host):
-    """Not a bad input: the custom profile (its '=' and ':' escaped for sudo), then back to least."""
+    """Not a bad input: the custom profile, through the argument checker, then back to least."""
+    checker = "/usr/local/sbin/qbee-agent-elevate"
     commands = ["/usr/bin/systemctl restart qbee-agent.service",
                 "/usr/bin/systemctl show --property=LoadState qbee-agent.service", "/usr/bin/id \"\""]
     try:
@@ -186,16 +187,23 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
                            qbee_agent_sudoers_custom_commands=commands)
         assert rc == 0, output
         listing = host.check_output("sudo -n -l -U %s" % AGENT)
-        assert "(root) NOPASSWD: /usr/bin/systemctl restart qbee-agent.service" in listing
+        assert "(root) NOPASSWD: %s" % checker in listing
         assert "/usr/bin/apt-get" not in listing and "NOPASSWD: ALL" not in listing
-        allowed = host.run("runuser -u %s -- sudo -n /usr/bin/systemctl show --property=LoadState qbee-agent.service" % AGENT)
+        assert '"elevation_command":["/usr/bin/sudo","-n","%s"]' % checker in host.file(CONFIG).content_string
+        allowed = host.run("runuser -u %s -- sudo -n %s /usr/bin/systemctl show --property=LoadState qbee-agent.service"
+                           % (AGENT, checker))
         assert allowed.rc == 0 and allowed.stdout.strip() == "LoadState=loaded", allowed.stderr
-        assert host.run("runuser -u %s -- sudo -n /usr/bin/id" % AGENT).stdout.startswith("uid=0(root)")
-        for wider in ("systemctl show --property=LoadState ssh.service", "systemctl show -p LoadState qbee-agent.service",
-                      "/usr/bin/id -u", "/usr/bin/id root"):
-            denied = host.run("runuser -u %s -- sudo -n %s" % (AGENT, wider))
-            assert denied.rc != 0 and "uid=0" not in denied.stdout and denied.stdout.strip() != "0", wider
-        # verify finds the grant as the sudoers file says, under either sudo. (The
+        assert host.run("runuser -u %s -- sudo -n %s /usr/bin/id" % (AGENT, checker)).stdout.startswith("uid=0(root)")
+        # Wider forms, and the same words split differently (which the original
+        # sudo, matching arguments as one string, would let through).
+        for wider in ("/usr/bin/systemctl show --property=LoadState ssh.service",
+                      "/usr/bin/systemctl show -p LoadState qbee-agent.service",
+                      "/usr/bin/systemctl 'show --property=LoadState' qbee-agent.service",
+                      "/usr/bin/id -u", "/usr/bin/id root", "/usr/bin/apt-get update"):
+            denied = host.run("runuser -u %s -- sudo -n %s %s" % (AGENT, checker, wider))
+            assert denied.rc == 126 and "qbee-agent-elevate: denied" in denied.stderr, (wider, denied.stderr)
+        assert host.run("runuser -u %s -- sudo -n /usr/bin/id" % AGENT).rc != 0
+        # verify finds the grant the profile has, under either sudo. (The
         # device runs as root by now, after the rollback test: verify says so.)
         rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_sudoers_profile": "custom",
                                                                "qbee_agent_sudoers_custom_commands": commands},

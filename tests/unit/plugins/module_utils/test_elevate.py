@@ -238,3 +238,34 @@ def test_reset_process_undoes_what_a_caller_set(tmp_path):
     ignored = int(proc.stdout.split("SigIgn:")[1].split()[0], 16)
     blocked = int(proc.stdout.split("SigBlk:")[1].split()[0], 16)
     assert not ignored & (1 << (1 - 1)) and not blocked & (1 << (15 - 1))  # SIGHUP, SIGTERM
+
+
+CUSTOM = dict(ALL, custom=[["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], ["/usr/bin/id"]])
+
+
+def test_custom_commands_are_allowed_exactly():
+    assert elevate.check(["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], CUSTOM, lstat=root_lstat,
+                         realpath=lambda p: p) == ("/usr/bin/tar", ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"])
+    assert elevate.check(["/usr/bin/id"], CUSTOM, lstat=root_lstat, realpath=lambda p: p)[1] == ["/usr/bin/id"]
+
+
+@pytest.mark.parametrize("argv", [
+    # The original sudo matches these against "tar -xf /opt/backup.tar -C /" as one joined string.
+    ["/usr/bin/tar", "-xf /opt/backup.tar", "-C", "/"],
+    ["/usr/bin/tar", "-xf", "/opt/backup.tar -C", "/"],
+    ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/", "--to-command=sh"],
+    ["/usr/bin/id", "-u"],
+    ["tar", "-xf", "/opt/backup.tar", "-C", "/"],
+    ["/bin/../usr/bin/id"],
+    # The least profile's shapes are not allowed next to custom commands.
+    ["/usr/bin/apt-get", "update"],
+])
+def test_custom_commands_allow_nothing_else(argv):
+    with pytest.raises(elevate.Denied):
+        elevate.check(argv, CUSTOM, lstat=root_lstat, realpath=lambda p: p)
+
+
+def test_a_custom_program_the_agent_could_replace_is_refused():
+    policy = dict(ALL, custom=[["/home/qbee-agent/tool"]])
+    with pytest.raises(elevate.Denied, match="where root alone can change it"):
+        elevate.check(["/home/qbee-agent/tool"], policy, lstat=root_lstat, realpath=lambda p: p)
