@@ -88,8 +88,8 @@ def grants_of_rule(runas, rest, resolve=None):
         # The original sudo lists an escaped "=" or ":" as written, sudo-rs without the backslash.
         command = re.sub(r"\\([=:])", r"\1", " ".join(piece.split()))
         if resolve and command.startswith("/"):
-            path, _sep, args = command.partition(" ")
-            command = (resolve(path) + " " + args).rstrip(" ") if args else resolve(path)
+            path, sep, args = command.partition(" ")
+            command = resolve(path) + sep + args
         grants.append("(%s) %s%s" % (_runas(runas), spelled, command))
     return grants
 
