@@ -175,6 +175,7 @@ from urllib.parse import urlencode
 from ansible.errors import AnsibleError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.template import trust_as_template
 
 DEFAULT_BASE_URL = "https://www.app.qbee.io"
 ALL_GROUP = "qbee"
@@ -204,6 +205,24 @@ def text_or_none(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+# Host variables that are identifiers and addresses, not text people type, and
+# that the plugin builds itself (the tunnel's arguments): exported as plain
+# strings (`ansible-inventory --export`, which AWX imports) whenever they hold
+# no "{", and so no template. Titles, tags, group titles and the API's whole
+# record (qbee_device) stay untrusted ({"__ansible_unsafe": ...}) always.
+PLAIN_VARIABLES = ("qbee_node_id", "qbee_uuid", "qbee_status", "qbee_agent_version", "qbee_os", "qbee_arch",
+                   "qbee_ipv4", "ansible_host", "ansible_ssh_common_args")
+
+
+def plain(value):
+    """value, a string holding no template, marked trusted; any other value (or a dict's) unchanged."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, str) and "{" not in value:
+        return trust_as_template(value)
+    return value
 
 
 def epoch_seconds(value):
@@ -467,7 +486,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
             add_host(name, self._path_groups(device, path_names))
             for key, value in host_vars.items():
-                set_variable(name, key, value)
+                set_variable(name, key, plain(value) if key in PLAIN_VARIABLES else value)
             for tag in tags:
                 if ("tag", tag) not in value_groups:
                     group = tag_group(tag)

@@ -33,10 +33,10 @@ touch tr uname uniq wc xargs find tar gzip dpkg dpkg-query apt-get which diff cm
 sh bash kill flock getopt
 """.split())
 # The project's own programs and what its venv provides.
-PROJECT = {"python", "python3", "pytest", "ansible-test", "ansible-galaxy", "ansible-playbook", "ansible-lint",
+PROJECT = {"python", "python3", "pytest", "ansible-test", "ansible-galaxy", "ansible-playbook", "ansible-lint", "ansible-builder",
            "ansible-doc", "yamllint", "pip"}
 # Interpreters the scripts pick at run time ("$python", pyenv's python3.13...).
-VARIABLE = re.compile(r"^\$|^\"\$|^python3\.\d+$")
+VARIABLE = re.compile(r"^\$|^\"\$|^python3\.\d+$|^python\$\w+$")
 SEPARATORS = {";", ";;", "|", "||", "&&", "&", "(", "!", "if", "while", "until", "then", "do", "else", "elif", "time", "{"}
 
 

@@ -306,3 +306,47 @@ def test_ten_thousand_devices(api, tmp_path):
     # A guard against regressions (an O(n^2) group build takes minutes), with room for this
     # noisy 2-core machine; the 5 s goal and what stands in its way are in docs/performance.md.
     assert fetch + build < 12.0
+
+
+def raw_listing(tmp_path, source, env):
+    proc, _cpu = run_inventory(tmp_path, source, env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+UNSAFE = {"__ansible_unsafe"}
+
+
+@pytest.mark.parametrize("connection", ["direct", "qbee_connect"])
+def test_export_gives_identifiers_and_addresses_as_plain_strings(api, tmp_path, connection):
+    """AWX imports `--list --export`: what the plugin builds or reads as an identifier is a plain string there,
+    text people type (title, tags, group titles) stays marked unsafe, and so does anything holding a template."""
+    source = {"plugin": "qbee.unprivileged.qbee", "base_url": api.base_url, "connection": connection}
+    exported = raw_listing(tmp_path, source, {"QBEE_TOKEN": TOKEN})["_meta"]["hostvars"]
+    bench = exported[node(3)]
+    plain_keys = ["qbee_node_id", "qbee_uuid", "qbee_status", "qbee_arch", "ansible_host"]
+    if connection == "qbee_connect":
+        plain_keys.append("ansible_ssh_common_args")
+    for key in plain_keys:
+        assert isinstance(bench[key], str), (key, bench[key])
+    assert bench["qbee_ipv4"] == {"eth0": "10.0.0.3"}
+    assert set(bench["qbee_title"]) == UNSAFE
+    assert all(set(t) == UNSAFE for t in bench["qbee_tags"]) and bench["qbee_tags"]
+    assert all(set(g) == UNSAFE for g in bench["qbee_groups"]) and bench["qbee_groups"]
+    assert bench["qbee_agent_version"] is None and bench["qbee_os"] is None
+
+
+def test_export_keeps_values_holding_a_template_unsafe(tmp_path):
+    nasty = [device(1, node_id="{{ lookup('pipe', 'id') }}", title="t1",
+                    system={"os": "{{ 7 * 7 }}", "arch": "x86_64", "ipv4_first": "10.0.0.1", "cf_version": "{% x %}",
+                            "ipv4": {"eth0": "{{ a }}", "eth1": "10.0.0.2"}},
+                    ancestors=["r", "n1"], ancestors_titles=["Acme", "t1"])]
+    with FakeQbeeApi({"tok-nasty": Fleet(nasty)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "hostnames": ["title"],
+                  "connection": "direct"}
+        host = raw_listing(tmp_path, source, {"QBEE_TOKEN": "tok-nasty"})["_meta"]["hostvars"]["t1"]
+    assert host["qbee_node_id"] == {"__ansible_unsafe": "{{ lookup('pipe', 'id') }}"}
+    assert host["qbee_os"] == {"__ansible_unsafe": "{{ 7 * 7 }}"}
+    assert host["qbee_agent_version"] == {"__ansible_unsafe": "{% x %}"}
+    assert host["qbee_ipv4"] == {"eth0": {"__ansible_unsafe": "{{ a }}"}, "eth1": "10.0.0.2"}
+    assert host["ansible_host"] == "10.0.0.1" and host["qbee_arch"] == "x86_64"

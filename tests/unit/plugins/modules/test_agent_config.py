@@ -13,6 +13,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.modules import agent_config
+from module_result import module_result
 
 BOOTSTRAPPED = b'{"server":"device.app.qbee.io","port":"443"}'
 
@@ -43,7 +44,7 @@ def run(capsys, check=False, diff=False, **args):
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
             agent_config.main()
-    return exc.value.code, json.loads(capsys.readouterr().out)
+    return exc.value.code, module_result(capsys)
 
 
 def ok(capsys, **args):

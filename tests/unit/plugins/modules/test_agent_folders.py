@@ -1,7 +1,6 @@
 """agent_folders: hands the agent's folders over without following, or re-owning, what the agent planted."""
 
 import grp
-import json
 import os
 import pwd
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.modules import agent_folders
+from module_result import module_result
 
 pytestmark = pytest.mark.root  # it changes owners
 
@@ -30,7 +30,7 @@ def run(capsys, monkeypatch, check=False, diff=True, commands=None, **args):
     with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
         with pytest.raises(SystemExit) as exc:
             agent_folders.main()
-    return exc.value.code, json.loads(capsys.readouterr().out)
+    return exc.value.code, module_result(capsys)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.qbee.unprivileged.plugins.modules import agent_info
+from module_result import module_result
 
 SHOW = """LoadState=loaded
 ActiveState=active
@@ -42,7 +43,7 @@ def run(capsys, monkeypatch, show=None, **args):
     with patch_module_args(dict(args, _ansible_check_mode=True)):
         with pytest.raises(SystemExit) as exc:
             agent_info.main()
-    return exc.value.code, json.loads(capsys.readouterr().out)
+    return exc.value.code, module_result(capsys)
 
 
 def test_reports_unit_process_and_masked_config(capsys, monkeypatch, tmp_path):
@@ -157,7 +158,7 @@ def test_not_booted_with_systemd(capsys, monkeypatch):
     with patch_module_args({"_ansible_check_mode": True}):
         with pytest.raises(SystemExit):
             agent_info.main()
-    result = json.loads(capsys.readouterr().out)
+    result = module_result(capsys)
     assert result["systemd_booted"] is False and result["unit"] == {} and result["process"] is None
 
 
@@ -316,7 +317,7 @@ def run_version(capsys, monkeypatch, binary, rc=0, out="", err=""):
     with patch_module_args({"_ansible_check_mode": True, "version": True, "binary": str(binary)}):
         with pytest.raises(SystemExit) as exc:
             agent_info.main()
-    result = json.loads(capsys.readouterr().out)
+    result = module_result(capsys)
     assert exc.value.code == 0
     return result["version"]
 
@@ -384,7 +385,7 @@ def test_sudo_grants_foreign_and_missing(capsys, monkeypatch, tmp_path, version_
                                 sudo_own_file=str(own), sudo_foreign="warn", _ansible_check_mode=True)):
         with pytest.raises(SystemExit) as exc:
             agent_info.main()
-    result = json.loads(capsys.readouterr().out)
+    result = module_result(capsys)
     assert exc.value.code == 0
     found = result["sudo"]
     assert found["path"] == str(fake) and found["implementation"] == implementation and found["user_exists"]
@@ -414,6 +415,6 @@ def test_sudo_that_cannot_read_its_rules_is_an_error(capsys, monkeypatch, tmp_pa
     with patch_module_args(dict(sudo=[str(fake)], sudo_user="no-such-user-here", _ansible_check_mode=True)):
         with pytest.raises(SystemExit) as exc:
             agent_info.main()
-    found = json.loads(capsys.readouterr().out)["sudo"]
+    found = module_result(capsys)["sudo"]
     assert exc.value.code == 0 and not found["user_exists"] and found["grants"] == []
     assert "invalid configuration" in found["error"]

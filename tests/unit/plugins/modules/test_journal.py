@@ -1,6 +1,5 @@
 """journal (the module): records, undoes and commits a run's undo journal on the device."""
 
-import json
 import os
 
 import pytest
@@ -9,6 +8,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.modules import journal as journal_module
 from ansible_collections.qbee.unprivileged.plugins.modules import managed_file
+from module_result import module_result
 
 pytestmark = pytest.mark.root  # the journal folder must be root's
 
@@ -35,7 +35,7 @@ def run(capsys, module=journal_module, check=False, **args):
     with patch_module_args(dict(args, _ansible_check_mode=check)):
         with pytest.raises(SystemExit) as exc:
             module.main()
-    return exc.value.code, json.loads(capsys.readouterr().out)
+    return exc.value.code, module_result(capsys)
 
 
 COMMAND = {"kind": "command", "argv": ["systemctl", "disable", "qbee-heal.service"], "why": "disabled the heal again"}

@@ -1,6 +1,5 @@
 """managed_file: one round trip per file, exact content, validated before it replaces anything."""
 
-import json
 import os
 import stat
 
@@ -9,6 +8,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 from ansible_collections.qbee.unprivileged.plugins.modules import managed_file
+from module_result import module_result
 
 ME = str(os.getuid())
 
@@ -17,7 +17,7 @@ def run(capsys, check=False, diff=True, **args):
     with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
         with pytest.raises(SystemExit) as exc:
             managed_file.main()
-    result = json.loads(capsys.readouterr().out)
+    result = module_result(capsys)
     return exc.value.code, result
 
 
