@@ -163,6 +163,7 @@ cache_connection: ~/.cache/qbee-inventory
 cache_timeout: 600
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -209,20 +210,36 @@ def text_or_none(value):
 
 # Host variables that are identifiers and addresses, not text people type, and
 # that the plugin builds itself (the tunnel's arguments): exported as plain
-# strings (`ansible-inventory --export`, which AWX imports) whenever they hold
-# no "{", and so no template. Titles, tags, group titles and the API's whole
-# record (qbee_device) stay untrusted ({"__ansible_unsafe": ...}) always.
+# strings (`ansible-inventory --export`, which AWX imports) when they are made
+# of PLAIN's characters alone, which no template can be written in (no "{",
+# no "#jinja2:" header, no newline). Titles, tags, group titles and the API's
+# whole record (qbee_device) stay untrusted ({"__ansible_unsafe": ...}) always.
 PLAIN_VARIABLES = ("qbee_node_id", "qbee_uuid", "qbee_status", "qbee_agent_version", "qbee_os", "qbee_arch",
                    "qbee_ipv4", "ansible_host", "ansible_ssh_common_args")
+PLAIN = re.compile(r"[A-Za-z0-9_.:/@+=,' -]*")
+# A node ID as qbee makes them (64 hex digits), loosely: it becomes ansible_host
+# and an argument of the tunnel's ProxyCommand, so never an option ("-..."),
+# quote, space or ssh "%" token.
+NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def plain(value):
-    """value, a string holding no template, marked trusted; any other value (or a dict's) unchanged."""
+    """value, a string no template can be written in, marked trusted; any other value (or a dict's) unchanged."""
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, str) and "{" not in value:
+    if isinstance(value, str) and PLAIN.fullmatch(value):
         return trust_as_template(value)
     return value
+
+
+def address(value):
+    """value when it is an IP address or a host name ssh can take, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value if _HOSTNAME.fullmatch(value) else None
 
 
 def epoch_seconds(value):
@@ -422,7 +439,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             value = device.get(choice)
             if not isinstance(value, str) or not value:
                 continue
-            if choice != "title" or (_HOSTNAME.match(value) and titles_seen.get(value) == 1):
+            if choice != "title" or (_HOSTNAME.fullmatch(value) and titles_seen.get(value) == 1):
                 return value
         return None
 
@@ -445,7 +462,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             title = device.get("title")
             if isinstance(title, str):
                 titles_seen[title] = titles_seen.get(title, 0) + 1
-        path_names, tag_names, unnamed, no_address = {}, {}, [], []
+        path_names, tag_names, unnamed, no_address, bad_ids = {}, {}, [], [], []
         # Each tag, status and flavour is made a group name (and the group created) once, not once per host.
         value_groups = {}
         self._add_group(ALL_GROUP)
@@ -453,6 +470,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             shlex.quote(self.get_option("qbee_cli_path")), self.get_option("remote_port"))
         for device in listed:
             node_id = device["node_id"]
+            if not NODE_ID.fullmatch(node_id):
+                bad_ids.append(json.dumps(node_id)[:80])
+                continue
             name = self._host_name(device, titles_seen)
             if name is None:
                 unnamed.append(node_id)
@@ -475,12 +495,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             }
             if tunnel:
                 host_vars["ansible_host"] = node_id
+                # ssh expands %-tokens in a ProxyCommand: a literal "%" is "%%".
                 host_vars["ansible_ssh_common_args"] = "-o " + shlex.quote("ProxyCommand=" + proxy.format(
-                    node=shlex.quote(node_id)))
+                    node=shlex.quote(node_id)).replace("%", "%%"))
             else:
-                address = text_or_none(system.get("ipv4_first")) or text_or_none(system.get("remoteaddr"))
-                if address:
-                    host_vars["ansible_host"] = address
+                reported = address(system.get("ipv4_first")) or address(system.get("remoteaddr"))
+                if reported:
+                    host_vars["ansible_host"] = reported
                 else:
                     no_address.append(name)
 
@@ -514,8 +535,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning("%d qbee devices have none of the host names in hostnames (%s) and are left out: %s"
                                  % (len(unnamed), ", ".join(self.get_option("hostnames")), ", ".join(unnamed[:10])))
         if no_address:
-            self.display.warning("%d qbee devices reported no address for connection: direct and have no "
-                                 "ansible_host: %s" % (len(no_address), ", ".join(no_address[:10])))
+            self.display.warning("%d qbee devices reported no address (an IP address or host name) for connection: "
+                                 "direct and have no ansible_host: %s" % (len(no_address), ", ".join(no_address[:10])))
+        if bad_ids:
+            self.display.warning("%d qbee devices have a node_id that is not one and are left out: %s"
+                                 % (len(bad_ids), ", ".join(bad_ids[:10])))
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)

@@ -42,9 +42,9 @@ APT_BASE = ['-o Dpkg::Options::="--force-confdef"', '-o Dpkg::Options::="--force
 APT_RUN = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "-f", "-y"]
 RPM_QUERY_FORMAT = "%{name}||%{version}-%{release}||%{arch}\\n"
 
-# A package name (never ending in "-", which apt reads as "remove"), an
-# optional architecture and version.
-DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*[a-z0-9+](:[a-z0-9][a-z0-9-]*)?(=[A-Za-z0-9.+~:-]+)?$")
+# A package name, an optional architecture and version, never ending in "-"
+# (apt reads "name-", "name:arch-" and "name=version-" as "remove").
+DEB_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]*[a-z0-9+](:[a-z0-9]+(-[a-z0-9]+)*)?(=[A-Za-z0-9.+~:-]*[A-Za-z0-9.+~:])?")
 RPM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 # Names opkg reads as a local file rather than a package name.
 OPKG_FILE_SUFFIXES = (".ipk", ".opk", ".deb")
@@ -94,7 +94,7 @@ def _apt_get(args, policy):
     if rest in (["upgrade"], ["dist-upgrade"], ["install"]):
         return
     if len(rest) >= 3 and rest[0] == "--allow-downgrades" and rest[1] == "install":
-        bad = [name for name in rest[2:] if not DEB_NAME.match(name)]
+        bad = [name for name in rest[2:] if not DEB_NAME.fullmatch(name)]
         if bad:
             raise Denied("apt-get installs packages by name only, not %s" % ", ".join(repr(b) for b in bad))
         return
@@ -118,7 +118,7 @@ def _yum(args, policy):
         if args[3].endswith(".rpm"):
             _package_file(args[3], (".rpm",), policy)
             return
-        if RPM_NAME.match(args[3]):
+        if RPM_NAME.fullmatch(args[3]):
             return
     raise Denied("yum takes check-update, update or install of one package")
 
@@ -138,7 +138,7 @@ def _opkg(args, policy):
                 raise Denied("opkg reads %r as a package file: upgrading from one is never allowed" % args[1])
             _package_file(args[1], OPKG_FILE_SUFFIXES, policy)
             return
-        if RPM_NAME.match(args[1]):
+        if RPM_NAME.fullmatch(args[1]):
             return
     raise Denied("opkg takes update, list-upgradable, list-installed, print-architecture, "
                  "or install/upgrade of one package by name")
@@ -148,7 +148,7 @@ def _systemctl(args, policy):
     if len(args) == 3 and args[:2] == ["show", "--property=LoadState"] or \
             len(args) == 2 and args[0] == "restart" or \
             len(args) == 3 and args[:2] == ["--no-block", "restart"]:
-        if UNIT.match(args[-1]) and not FORBIDDEN_UNITS.match(args[-1]):
+        if UNIT.fullmatch(args[-1]) and not FORBIDDEN_UNITS.match(args[-1]):
             return
         raise Denied("%r is not the name of a service the agent may restart (no templates, shells or power units)" % args[-1])
     raise Denied("systemctl takes show --property=LoadState UNIT or [--no-block] restart UNIT")
@@ -168,7 +168,7 @@ def _iptables(args, policy):
     if len(args) < 3 or args[0] != "-t" or args[1] not in TABLES:
         raise Denied("iptables takes -t TABLE (%s) first" % ", ".join(TABLES))
     verb, rest = args[2], args[3:]
-    if not rest or not CHAIN.match(rest[0]):
+    if not rest or not CHAIN.fullmatch(rest[0]):
         raise Denied("iptables %s needs a chain name" % verb)
     if verb in ("-S", "-F") and len(rest) == 1:
         return
@@ -182,7 +182,7 @@ def _iptables(args, policy):
             if option not in IPTABLES_RULE_OPTIONS:
                 raise Denied("iptables option %r is not one the agent's firewall uses" % option)
             pattern = IPTABLES_RULE_OPTIONS[option]
-            if (value not in IPTABLES_MATCHES) if pattern is None else not pattern.match(value):
+            if (value not in IPTABLES_MATCHES) if pattern is None else not pattern.fullmatch(value):
                 raise Denied("iptables %s %r is not allowed" % (option, value))
         return
     raise Denied("iptables takes -S, -F, -P or -A with the agent's rule options")
@@ -215,7 +215,7 @@ def _useradd(args, policy, read=None, getpwnam=None):
     if len(args) != 6 or args[0] != "--comment" or args[2:4] != ["--create-home", "--shell"]:
         raise Denied("useradd takes --comment C --create-home --shell SHELL USER")
     comment, shell, user = args[1], args[4], args[5]
-    if not USER.match(user) or user in PRIVILEGED_NAMES:
+    if not USER.fullmatch(user) or user in PRIVILEGED_NAMES:
         raise Denied("%r is not a user name the agent may create" % user)
     if comment != user + ",,,,User added by qbee":
         raise Denied("useradd's comment must be the agent's (%r)" % (user + ",,,,User added by qbee"))
@@ -227,7 +227,7 @@ def _userdel(args, policy, read=None, getpwnam=None):
     if len(args) != 2 or args[0] != "--remove":
         raise Denied("userdel takes --remove USER")
     user = args[1]
-    if not USER.match(user) or user in ("root", policy.get("agent_user")):
+    if not USER.fullmatch(user) or user in ("root", policy.get("agent_user")):
         raise Denied("%r may not be removed" % user)
     try:
         uid = getpwnam(user).pw_uid
@@ -246,20 +246,48 @@ CHECKS = {
 NEEDS_SYSTEM = ("useradd", "userdel")
 
 
-def _trusted_program(path, lstat=os.lstat, realpath=os.path.realpath):
-    """A program root alone controls: the file and every folder up to / are root's, not writable by others."""
-    real = realpath(path)
-    current = real
-    while True:
-        st = lstat(current)
-        if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+MAX_LINKS = 40
+
+
+def _root_only(st):
+    return st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _trusted_program(path, lstat=os.lstat, readlink=os.readlink):
+    """The file path names, found one name at a time from /, or None unless
+    root alone controls the way there: every folder looked in is root's and
+    not writable by group or others, every link followed is root's, and so
+    is the file (a link the agent made in a folder of its own is never
+    followed, wherever it points)."""
+    if not path.startswith("/") or not _root_only(lstat("/")):
+        return None
+    pending = [part for part in path.split("/") if part]
+    current, links = "/", 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        st = lstat(candidate)
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if st.st_uid != 0 or links > MAX_LINKS:
+                return None
+            target = readlink(candidate)
+            pending = [part for part in target.split("/") if part] + pending
+            if target.startswith("/"):
+                current = "/"
+            continue
+        if not _root_only(st):
             return None
-        if current == "/":
-            return real
-        current = os.path.dirname(current)
+        current = candidate
+    return current
 
 
-def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
+def resolve(program, lstat=os.lstat, readlink=os.readlink):
     """The name the checker knows the program by, and the path it runs."""
     name = os.path.basename(program)
     if name not in PROGRAMS:
@@ -272,7 +300,7 @@ def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
         candidates = [os.path.join(folder, name) for folder in SAFE_PATH.split(":")]
     for candidate in candidates:
         try:
-            real = _trusted_program(candidate, lstat, realpath)
+            real = _trusted_program(candidate, lstat, readlink)
             if real:
                 return name, real
         except OSError:
@@ -280,13 +308,13 @@ def resolve(program, lstat=os.lstat, realpath=os.path.realpath):
     raise Denied("%s is not installed where root alone can change it" % program)
 
 
-def _custom(argv, commands, lstat=os.lstat, realpath=os.path.realpath):
+def _custom(argv, commands, lstat=os.lstat, readlink=os.readlink):
     """The custom profile: argv exactly one of the listed commands, element by
     element (never a joined string), its program a file root alone controls."""
     if list(argv) not in [list(command) for command in commands]:
         raise Denied("%r is not one of the commands listed for the agent" % " ".join(argv)[:200])
     try:
-        path = _trusted_program(argv[0], lstat, realpath) if argv[0].startswith("/") else None
+        path = _trusted_program(argv[0], lstat, readlink) if argv[0].startswith("/") else None
     except OSError:
         path = None
     if not path:
@@ -294,7 +322,7 @@ def _custom(argv, commands, lstat=os.lstat, realpath=os.path.realpath):
     return path, list(argv)
 
 
-def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.path.realpath):
+def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, readlink=os.readlink):
     """Allow argv (the agent's command) under policy, or raise Denied.
 
     policy: features (list), package_files (bool), agent_user (str), and
@@ -307,8 +335,8 @@ def check(argv, policy, read=None, getpwnam=None, lstat=os.lstat, realpath=os.pa
     if len(argv) > MAX_ARGS or any(len(a) > MAX_ARG or "\0" in a for a in argv):
         raise Denied("the command is too long")
     if policy.get("custom") is not None:
-        return _custom(argv, policy["custom"], lstat, realpath)
-    name, path = resolve(argv[0], lstat, realpath)
+        return _custom(argv, policy["custom"], lstat, readlink)
+    name, path = resolve(argv[0], lstat, readlink)
     feature = PROGRAMS[name]
     if feature not in policy.get("features", ()):
         raise Denied("the %s feature (%s) is not enabled for the agent" % (feature, name))
@@ -336,24 +364,57 @@ def environment(name, inherited):
 
 
 # Limits a caller could lower to make a command stop half way (a package
-# install cut off by SIGXFSZ): raised back for what the checker runs.
-UNLIMITED = ("RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA")
-RESET_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGPIPE", "SIGXFSZ", "SIGXCPU", "SIGALRM", "SIGUSR1", "SIGUSR2")
+# install cut off by SIGXFSZ, a fork or open that fails): raised back for
+# what the checker runs; the stack to its usual 8 MiB, open files to 65536.
+LIMITS = {"RLIMIT_FSIZE": None, "RLIMIT_CPU": None, "RLIMIT_AS": None, "RLIMIT_DATA": None, "RLIMIT_NPROC": None,
+          "RLIMIT_STACK": 8 << 20, "RLIMIT_NOFILE": 65536}
+
+
+def _raise_limits(resource):
+    """Each of LIMITS unlimited (None) or at least its value, as far as the
+    hard limit lets root (without CAP_SYS_RESOURCE, only up to it)."""
+    infinity = resource.RLIM_INFINITY
+    for name, least in LIMITS.items():
+        limit = getattr(resource, name, None)
+        if limit is None:
+            continue
+        soft, hard = resource.getrlimit(limit)
+        if least is None:
+            attempts = [(infinity, infinity), (hard, hard)]
+        elif soft == infinity or soft >= least:
+            continue
+        else:
+            attempts = [(least if hard == infinity or hard >= least else hard, hard)]
+        for wanted in attempts:
+            try:
+                resource.setrlimit(limit, wanted)
+                break
+            except (ValueError, OSError):
+                continue
 
 
 def reset_process():
     """What sudo-rs (unlike sudo) hands on from the caller, set back: umask
-    022, no lowered limits, no ignored or blocked signals."""
+    022, no lowered limits, every signal at its default action and none
+    blocked, nice 0, no out-of-memory bias."""
     import resource
     import signal
     os.umask(0o022)
-    for name in UNLIMITED:
-        limit = getattr(resource, name, None)
-        if limit is not None:
-            try:
-                resource.setrlimit(limit, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-            except (ValueError, OSError):
-                pass
-    for name in RESET_SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    _raise_limits(resource)
+    for number in signal.valid_signals():
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("0")
+    except OSError:
+        pass

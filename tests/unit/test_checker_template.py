@@ -50,7 +50,7 @@ def run(checker, *argv):
 def test_it_starts_with_the_python_and_isolation_it_was_given(checker):
     with open(checker) as handle:
         first, second = handle.readline(), handle.readline()
-    assert first == "#!%s -I\n" % sys.executable
+    assert first == "#!%s -IS\n" % sys.executable
     assert second.startswith("#")  # ansible_managed
 
 

@@ -181,8 +181,14 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
     """Not a bad input: the custom profile, through the argument checker, then back to least."""
     checker = "/usr/local/sbin/qbee-agent-elevate"
     commands = ["/usr/bin/systemctl restart qbee-agent.service",
-                "/usr/bin/systemctl show --property=LoadState qbee-agent.service", "/usr/bin/id \"\""]
+                "/usr/bin/systemctl show --property=LoadState qbee-agent.service", "/usr/bin/id \"\"",
+                # A program in a folder the agent writes (its RuntimeDirectory): never run, whatever it is.
+                "/run/qbee/apply /run/qbee/app.conf"]
+    marker = "/root/qbee-custom-link-ran"
     try:
+        host.run_expect([0], "install -d -o %s -m 0755 /run/qbee && rm -f %s" % (AGENT, marker))
+        host.run_expect([0], "runuser -u %s -- sh -c 'ln -sfn /bin/sh /run/qbee/apply && echo \"id > %s\" > /run/qbee/app.conf'"
+                        % (AGENT, marker))
         rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
                            qbee_agent_sudoers_custom_commands=commands)
         assert rc == 0, output
@@ -203,6 +209,10 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
             denied = host.run("runuser -u %s -- sudo -n %s %s" % (AGENT, checker, wider))
             assert denied.rc == 126 and "qbee-agent-elevate: denied" in denied.stderr, (wider, denied.stderr)
         assert host.run("runuser -u %s -- sudo -n /usr/bin/id" % AGENT).rc != 0
+        # The agent's link to /bin/sh, listed as the operator asked: refused, the script never runs as root.
+        linked = host.run("runuser -u %s -- sudo -n %s /run/qbee/apply /run/qbee/app.conf" % (AGENT, checker))
+        assert linked.rc == 126 and "where root alone can change it" in linked.stderr, linked.stderr
+        assert not host.file(marker).exists
         # verify finds the grant the profile has, under either sudo. (The
         # device runs as root by now, after the rollback test: verify says so.)
         rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_sudoers_profile": "custom",
@@ -212,6 +222,7 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
         assert " | custom | " in row and "the agent runs as root" in row, row
         assert "sudo grants" not in row and "sudo does not grant" not in row and "sudo cannot" not in row, row
     finally:
+        host.run("rm -f /run/qbee/apply /run/qbee/app.conf")
         rc, output = apply(host, qbee_test_roles=["sudoers"])
         assert rc == 0, output
     assert "NOPASSWD: /usr/local/sbin/qbee-agent-elevate" in host.file(SUDOERS).content_string

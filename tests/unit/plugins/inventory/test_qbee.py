@@ -336,17 +336,46 @@ def test_export_gives_identifiers_and_addresses_as_plain_strings(api, tmp_path, 
     assert bench["qbee_agent_version"] is None and bench["qbee_os"] is None
 
 
+JINJA_HEADER = ("#jinja2:variable_start_string:'[[', variable_end_string:']]'\n"
+                "[[ lookup('ansible.builtin.pipe', 'id') ]]linux")
+
+
 def test_export_keeps_values_holding_a_template_unsafe(tmp_path):
-    nasty = [device(1, node_id="{{ lookup('pipe', 'id') }}", title="t1",
-                    system={"os": "{{ 7 * 7 }}", "arch": "x86_64", "ipv4_first": "10.0.0.1", "cf_version": "{% x %}",
-                            "ipv4": {"eth0": "{{ a }}", "eth1": "10.0.0.2"}},
+    """Found by the attack review: a "#jinja2:" header makes a template without any "{"."""
+    nasty = [device(1, node_id="n1", title="t1",
+                    system={"os": "{{ 7 * 7 }}", "arch": JINJA_HEADER, "ipv4_first": JINJA_HEADER, "remoteaddr": "10.0.0.1",
+                            "cf_version": "{% x %}", "ipv4": {"eth0": "{{ a }}", "eth1": "10.0.0.2", "eth2": "a\nb"}},
                     ancestors=["r", "n1"], ancestors_titles=["Acme", "t1"])]
     with FakeQbeeApi({"tok-nasty": Fleet(nasty)}, {}) as server:
         source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "hostnames": ["title"],
                   "connection": "direct"}
         host = raw_listing(tmp_path, source, {"QBEE_TOKEN": "tok-nasty"})["_meta"]["hostvars"]["t1"]
-    assert host["qbee_node_id"] == {"__ansible_unsafe": "{{ lookup('pipe', 'id') }}"}
     assert host["qbee_os"] == {"__ansible_unsafe": "{{ 7 * 7 }}"}
+    assert host["qbee_arch"] == {"__ansible_unsafe": JINJA_HEADER}
     assert host["qbee_agent_version"] == {"__ansible_unsafe": "{% x %}"}
-    assert host["qbee_ipv4"] == {"eth0": {"__ansible_unsafe": "{{ a }}"}, "eth1": "10.0.0.2"}
-    assert host["ansible_host"] == "10.0.0.1" and host["qbee_arch"] == "x86_64"
+    assert host["qbee_ipv4"] == {"eth0": {"__ansible_unsafe": "{{ a }}"}, "eth1": "10.0.0.2",
+                                 "eth2": {"__ansible_unsafe": "a\nb"}}
+    # Not an address: the next one is taken.
+    assert host["ansible_host"] == "10.0.0.1" and host["qbee_node_id"] == "n1"
+
+
+@pytest.mark.parametrize("connection", ["direct", "qbee_connect"])
+def test_a_device_whose_node_id_could_be_an_option_or_a_token_is_left_out(tmp_path, connection):
+    fleet = [device(1, node_id="-oProxyCommand=id", title="t1"), device(2, node_id="abc%h", title="t2"),
+             device(3, node_id="{{ x }}", title="t3"), device(4, node_id="a b", title="t4"),
+             device(5, node_id=node(5), title="t5")]
+    with FakeQbeeApi({"tok-ids": Fleet(fleet)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "hostnames": ["title"],
+                  "connection": connection}
+        proc, _cpu = run_inventory(tmp_path, source, {"QBEE_TOKEN": "tok-ids"})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(json.loads(proc.stdout)["_meta"]["hostvars"]) == ["t5"]
+    assert "4 qbee devices have a node_id that is not one and are left out" in proc.stderr
+
+
+def test_a_literal_percent_reaches_qbee_cli_as_one(api, tmp_path):
+    """ssh expands %h, %d, %u in a ProxyCommand; the plugin doubles a "%" so that it arrives as written."""
+    source = qbee_source(api, connection="qbee_connect", qbee_cli_path="/opt/qbee%cli/qbee-cli")
+    hostvars, _stderr = listing(tmp_path, source, {"QBEE_TOKEN": TOKEN})
+    args = hostvars["_meta"]["hostvars"]["gw-oslo-1"]["ansible_ssh_common_args"]
+    assert "/opt/qbee%%cli/qbee-cli connect -d " + node(1) in args

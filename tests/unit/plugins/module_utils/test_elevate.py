@@ -35,7 +35,7 @@ def getpwnam(name):
 
 def check(argv, policy=None):
     return elevate.check(argv, policy or ALL, read=FILES.__getitem__, getpwnam=getpwnam,
-                         lstat=root_lstat, realpath=lambda p: p)
+                         lstat=root_lstat)
 
 
 AGENT_SHAPES = [
@@ -134,6 +134,13 @@ ESCAPES = [
     # units that start a root shell or power off, template instances, an empty shell, group names.
     (APT + ["--allow-downgrades", "install", "coreutils-", "sudo-"], "by name only"),
     (APT + ["--force-yes", "install", "coreutils-"], "--force-yes"),
+    # The second attack review: a "-" after the architecture or version is a removal too; "$" matched before "\n".
+    (APT + ["--allow-downgrades", "install", "bc:amd64-"], "by name only"),
+    (APT + ["--allow-downgrades", "install", "bc=1.07.1-3+b1-"], "by name only"),
+    (APT + ["--allow-downgrades", "install", "bc\n"], "by name only"),
+    (["systemctl", "restart", "ssh.service\n"], "no templates, shells or power units"),
+    (["/usr/sbin/useradd", "--comment", "bob,,,,User added by qbee", "--create-home", "--shell", "/bin/sh", "bob\n"],
+     "may create"),
     (["opkg", "upgrade", "evil.deb"], "never allowed"),
     (["opkg", "upgrade", "evil.opk"], "never allowed"),
     (["opkg", "upgrade", "evil.ipk"], "never allowed"),
@@ -194,17 +201,60 @@ def test_a_bare_name_runs_from_the_first_system_folder_root_alone_controls():
     assert path == "/usr/local/bin/systemctl" and args[0] == "systemctl"
 
 
-def test_a_program_reached_through_a_link_is_judged_where_the_link_ends():
-    lstat_seen = []
-
+def tree(entries):
+    """A fake file system: path -> (uid, mode) or (uid, link target); folders not listed are root's 0755."""
     def lstat(path):
-        lstat_seen.append(path)
-        return Stat(998 if path.startswith("/home") else 0, stat.S_IFDIR | 0o755)
+        entry = entries.get(path)
+        if entry is None:
+            return Stat(0, stat.S_IFDIR | 0o755)
+        uid, what = entry
+        return Stat(uid, stat.S_IFLNK | 0o777) if isinstance(what, str) else Stat(uid, what)
 
+    def readlink(path):
+        return entries[path][1]
+    return lstat, readlink
+
+
+def test_a_program_reached_through_a_link_is_judged_where_the_link_ends():
+    lstat, readlink = tree({"/usr/sbin/shutdown": (0, "/home/qbee-agent/shutdown"),
+                            "/home/qbee-agent": (998, stat.S_IFDIR | 0o755),
+                            "/home/qbee-agent/shutdown": (998, stat.S_IFREG | 0o755)})
     with pytest.raises(elevate.Denied, match="where root alone can change it"):
         elevate.check(["/usr/sbin/shutdown", "-r", "+1"], ALL, read=FILES.__getitem__, getpwnam=getpwnam,
-                      lstat=lstat, realpath=lambda p: "/home/qbee-agent/shutdown")
-    assert "/home/qbee-agent/shutdown" in lstat_seen
+                      lstat=lstat, readlink=readlink)
+
+
+def test_root_s_links_through_root_s_folders_are_followed():
+    """/usr/sbin/iptables -> /etc/alternatives/iptables -> ../../usr/sbin/iptables-legacy, as Debian has it."""
+    lstat, readlink = tree({"/usr/sbin/iptables": (0, "/etc/alternatives/iptables"),
+                            "/etc/alternatives/iptables": (0, "../../usr/sbin/iptables-legacy"),
+                            "/usr/sbin/iptables-legacy": (0, stat.S_IFREG | 0o755)})
+    assert elevate.check(["/usr/sbin/iptables", "-t", "filter", "-S", "INPUT"], ALL, lstat=lstat,
+                         readlink=readlink)[0] == "/usr/sbin/iptables-legacy"
+
+
+@pytest.mark.parametrize("entries", [
+    # The agent's link to a root program, in a folder of the agent's (/run/qbee is RuntimeDirectory=).
+    {"/run/qbee": (998, stat.S_IFDIR | 0o755), "/run/qbee/apply": (998, "/bin/sh"),
+     "/bin/sh": (0, stat.S_IFREG | 0o755)},
+    # Root's link, but in a folder the agent may rename things in.
+    {"/run/qbee": (998, stat.S_IFDIR | 0o755), "/run/qbee/apply": (0, "/bin/sh"), "/bin/sh": (0, stat.S_IFREG | 0o755)},
+    # A sticky, world-writable folder on the way (/tmp).
+    {"/run/qbee": (0, stat.S_IFDIR | 0o1777), "/run/qbee/apply": (0, stat.S_IFREG | 0o755)},
+    # Links in a loop.
+    {"/run/qbee/apply": (0, "/run/qbee/apply")},
+])
+def test_a_custom_program_behind_anything_the_agent_controls_is_refused(entries):
+    lstat, readlink = tree(entries)
+    policy = dict(ALL, custom=[["/run/qbee/apply", "/run/qbee/app.conf"]])
+    with pytest.raises(elevate.Denied, match="where root alone can change it"):
+        elevate.check(["/run/qbee/apply", "/run/qbee/app.conf"], policy, lstat=lstat, readlink=readlink)
+
+
+def test_a_custom_program_root_alone_controls_runs_where_it_is():
+    lstat, readlink = tree({"/opt/tool": (0, stat.S_IFDIR | 0o755), "/opt/tool/run": (0, stat.S_IFREG | 0o750)})
+    policy = dict(ALL, custom=[["/opt/tool/run"]])
+    assert elevate.check(["/opt/tool/run"], policy, lstat=lstat, readlink=readlink) == ("/opt/tool/run", ["/opt/tool/run"])
 
 
 def test_the_environment_is_rebuilt_not_inherited():
@@ -226,27 +276,39 @@ def test_reset_process_undoes_what_a_caller_set(tmp_path):
         "from ansible_collections.qbee.unprivileged.plugins.module_utils import elevate\n"
         "os.umask(0)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))\n"
-        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (20, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, (262144, resource.RLIM_INFINITY))\n"
+        "for s in (signal.SIGHUP, signal.SIGCHLD, signal.SIGTSTP, signal.SIGRTMIN + 2):\n"
+        "    signal.signal(s, signal.SIG_IGN)\n"
         "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\n"
+        "os.nice(5)\n"
         "elevate.reset_process()\n"
-        "os.execv('/bin/sh', ['sh', '-c', 'umask; ulimit -f; grep -E \"^Sig(Ign|Blk)\" /proc/self/status'])\n")
+        "os.execv('/bin/sh', ['sh', '-c', 'umask; ulimit -f; ulimit -n; ulimit -s; grep -E \"^Sig(Ign|Blk)\" /proc/self/status; "
+        "cut -d\" \" -f19 /proc/self/stat'])\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     lines = proc.stdout.split()
     assert proc.returncode == 0, proc.stderr
     assert lines[0] == "0022" and lines[1] == "unlimited"
-    ignored = int(proc.stdout.split("SigIgn:")[1].split()[0], 16)
-    blocked = int(proc.stdout.split("SigBlk:")[1].split()[0], 16)
-    assert not ignored & (1 << (1 - 1)) and not blocked & (1 << (15 - 1))  # SIGHUP, SIGTERM
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert int(lines[2]) >= (65536 if hard == resource.RLIM_INFINITY else min(65536, hard))
+    assert lines[3] == "unlimited" or int(lines[3]) >= 8192
+    # Signals Python can set (glibc keeps 32 and 33 for itself; this machine's processes ignore them).
+    import signal
+    settable = sum(1 << (n - 1) for n in signal.valid_signals() if n not in (signal.SIGKILL, signal.SIGSTOP))
+    assert int(proc.stdout.split("SigIgn:")[1].split()[0], 16) & settable == 0
+    assert int(proc.stdout.split("SigBlk:")[1].split()[0], 16) & settable == 0
+    if os.geteuid() == 0:  # only root may lower its nice value again
+        assert lines[-1] == "0"
 
 
 CUSTOM = dict(ALL, custom=[["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], ["/usr/bin/id"]])
 
 
 def test_custom_commands_are_allowed_exactly():
-    assert elevate.check(["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], CUSTOM, lstat=root_lstat,
-                         realpath=lambda p: p) == ("/usr/bin/tar", ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"])
-    assert elevate.check(["/usr/bin/id"], CUSTOM, lstat=root_lstat, realpath=lambda p: p)[1] == ["/usr/bin/id"]
+    assert elevate.check(["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], CUSTOM, lstat=root_lstat) == ("/usr/bin/tar", ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"])
+    assert elevate.check(["/usr/bin/id"], CUSTOM, lstat=root_lstat)[1] == ["/usr/bin/id"]
 
 
 @pytest.mark.parametrize("argv", [
@@ -262,10 +324,10 @@ def test_custom_commands_are_allowed_exactly():
 ])
 def test_custom_commands_allow_nothing_else(argv):
     with pytest.raises(elevate.Denied):
-        elevate.check(argv, CUSTOM, lstat=root_lstat, realpath=lambda p: p)
+        elevate.check(argv, CUSTOM, lstat=root_lstat)
 
 
 def test_a_custom_program_the_agent_could_replace_is_refused():
     policy = dict(ALL, custom=[["/home/qbee-agent/tool"]])
     with pytest.raises(elevate.Denied, match="where root alone can change it"):
-        elevate.check(["/home/qbee-agent/tool"], policy, lstat=root_lstat, realpath=lambda p: p)
+        elevate.check(["/home/qbee-agent/tool"], policy, lstat=root_lstat)
