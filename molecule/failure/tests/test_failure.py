@@ -46,6 +46,7 @@ WIDER_THAN_LISTED = [
     "/usr/bin/id \"-u\"",
     "/home/qbee-agent/bin/tool",  # the agent user's to replace
     "/usr/../home/qbee-agent/bin/tool",
+    "/run/qbee/tool",  # the agent's runtime folder
     "/usr/bin/",  # a folder: every program in it
 ]
 
@@ -182,12 +183,13 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
     checker = "/usr/local/sbin/qbee-agent-elevate"
     commands = ["/usr/bin/systemctl restart qbee-agent.service",
                 "/usr/bin/systemctl show --property=LoadState qbee-agent.service", "/usr/bin/id \"\"",
-                # A program in a folder the agent writes (its RuntimeDirectory): never run, whatever it is.
-                "/run/qbee/apply /run/qbee/app.conf"]
+                # A program in a folder anyone may write in: never run, whatever it is (the agent's
+                # own folders are refused before any change, see WIDER_THAN_LISTED).
+                "/var/tmp/qbee-apply /var/tmp/qbee-app.conf"]
     marker = "/root/qbee-custom-link-ran"
     try:
-        host.run_expect([0], "install -d -o %s -m 0755 /run/qbee && rm -f %s" % (AGENT, marker))
-        host.run_expect([0], "runuser -u %s -- sh -c 'ln -sfn /bin/sh /run/qbee/apply && echo \"id > %s\" > /run/qbee/app.conf'"
+        host.run_expect([0], "rm -f %s /var/tmp/qbee-apply /var/tmp/qbee-app.conf" % marker)
+        host.run_expect([0], "runuser -u %s -- sh -c 'ln -s /bin/sh /var/tmp/qbee-apply && echo \"id > %s\" > /var/tmp/qbee-app.conf'"
                         % (AGENT, marker))
         rc, output = apply(host, qbee_test_roles=["sudoers"], qbee_agent_sudoers_profile="custom",
                            qbee_agent_sudoers_custom_commands=commands)
@@ -210,7 +212,7 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
             assert denied.rc == 126 and "qbee-agent-elevate: denied" in denied.stderr, (wider, denied.stderr)
         assert host.run("runuser -u %s -- sudo -n /usr/bin/id" % AGENT).rc != 0
         # The agent's link to /bin/sh, listed as the operator asked: refused, the script never runs as root.
-        linked = host.run("runuser -u %s -- sudo -n %s /run/qbee/apply /run/qbee/app.conf" % (AGENT, checker))
+        linked = host.run("runuser -u %s -- sudo -n %s /var/tmp/qbee-apply /var/tmp/qbee-app.conf" % (AGENT, checker))
         assert linked.rc == 126 and "where root alone can change it" in linked.stderr, linked.stderr
         assert not host.file(marker).exists
         # verify finds the grant the profile has, under either sudo. (The
@@ -222,7 +224,7 @@ def test_custom_profile_grants_exactly_the_listed_commands(host):
         assert " | custom | " in row and "the agent runs as root" in row, row
         assert "sudo grants" not in row and "sudo does not grant" not in row and "sudo cannot" not in row, row
     finally:
-        host.run("rm -f /run/qbee/apply /run/qbee/app.conf")
+        host.run("rm -f /var/tmp/qbee-apply /var/tmp/qbee-app.conf")
         rc, output = apply(host, qbee_test_roles=["sudoers"])
         assert rc == 0, output
     assert "NOPASSWD: /usr/local/sbin/qbee-agent-elevate" in host.file(SUDOERS).content_string
