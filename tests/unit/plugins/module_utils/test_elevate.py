@@ -307,7 +307,8 @@ CUSTOM = dict(ALL, custom=[["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"]
 
 
 def test_custom_commands_are_allowed_exactly():
-    assert elevate.check(["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"], CUSTOM, lstat=root_lstat) == ("/usr/bin/tar", ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"])
+    tar = ["/usr/bin/tar", "-xf", "/opt/backup.tar", "-C", "/"]
+    assert elevate.check(tar, CUSTOM, lstat=root_lstat) == ("/usr/bin/tar", tar)
     assert elevate.check(["/usr/bin/id"], CUSTOM, lstat=root_lstat)[1] == ["/usr/bin/id"]
 
 
