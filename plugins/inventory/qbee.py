@@ -173,6 +173,7 @@ from datetime import datetime
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -208,38 +209,56 @@ def text_or_none(value):
     return None
 
 
-# Host variables that are identifiers and addresses, not text people type, and
-# that the plugin builds itself (the tunnel's arguments): exported as plain
-# strings (`ansible-inventory --export`, which AWX imports) when they are made
-# of PLAIN's characters alone, which no template can be written in (no "{",
-# no "#jinja2:" header, no newline). Titles, tags, group titles and the API's
-# whole record (qbee_device) stay untrusted ({"__ansible_unsafe": ...}) always.
+# Host variables that are identifiers and addresses, not text people type:
+# exported as plain strings (`ansible-inventory --export`, which AWX imports)
+# when they are made of PLAIN's characters alone, in which no template can be
+# written (no "{", no "#jinja2:" header, no newline) and which no shell or ssh
+# splits (no space, no quote). The tunnel's arguments, which the plugin builds
+# from a checked node ID and the operator's qbee_cli_path, may also hold the
+# space and quotes of shlex.quote (BUILT). Titles, tags, group titles and the
+# API's whole record (qbee_device) stay untrusted ({"__ansible_unsafe": ...}).
 PLAIN_VARIABLES = ("qbee_node_id", "qbee_uuid", "qbee_status", "qbee_agent_version", "qbee_os", "qbee_arch",
-                   "qbee_ipv4", "ansible_host", "ansible_ssh_common_args")
-PLAIN = re.compile(r"[A-Za-z0-9_.:/@+=,' -]*")
+                   "qbee_ipv4", "ansible_host")
+BUILT_VARIABLES = ("ansible_ssh_common_args",)
+PLAIN = re.compile(r"[A-Za-z0-9_.:/@+=,-]*")
+BUILT = re.compile(r"[A-Za-z0-9_.:/@+=,%' -]*")
 # A node ID as qbee makes them (64 hex digits), loosely: it becomes ansible_host
 # and an argument of the tunnel's ProxyCommand, so never an option ("-..."),
 # quote, space or ssh "%" token.
 NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
-def plain(value):
-    """value, a string no template can be written in, marked trusted; any other value (or a dict's) unchanged."""
+def plain(value, alphabet=PLAIN):
+    """value, a string of alphabet's characters alone, marked trusted; any other value (or a dict's) unchanged."""
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, str) and PLAIN.fullmatch(value):
+        return {key: plain(item, alphabet) for key, item in value.items()}
+    if isinstance(value, str) and alphabet.fullmatch(value):
         return trust_as_template(value)
     return value
 
 
+def is_local_name(value):
+    """True for a name that means the controller itself: localhost, 127.0.0.1, ::1 and the like."""
+    name = value.lower().rstrip(".")
+    return value in C.LOCALHOST or name == "localhost" or name.endswith(".localhost")
+
+
 def address(value):
-    """value when it is an IP address or a host name ssh can take, else None."""
+    """value when it is an address ssh can take that is not the controller's own, else None.
+
+    A device reports its own addresses: one that is the controller's loopback or unspecified address, a
+    multicast address, an IPv6 address with a zone (fe80::1%eth0, which names one of the controller's
+    interfaces) or the name localhost would point the connection at the controller, and is not taken.
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
-        return str(ipaddress.ip_address(value))
+        ip = ipaddress.ip_address(value)
     except ValueError:
-        return value if _HOSTNAME.fullmatch(value) else None
+        return value if _HOSTNAME.fullmatch(value) and not is_local_name(value) else None
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast or getattr(ip, "scope_id", None):
+        return None
+    return str(ip)
 
 
 def epoch_seconds(value):
@@ -434,13 +453,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             parent = name
         return parent
 
-    def _host_name(self, device, titles_seen):
+    def _host_name(self, device, titles_seen, taken):
+        """The first of hostnames that can name this device, else None.
+
+        A name that means the controller (localhost, 127.0.0.1, ::1) or that already names a host (of
+        another inventory source, or another device) is never taken: variables set on it would take over
+        that host's connection. Each name passed over for that is added to taken, for one warning.
+        """
         for choice in self.get_option("hostnames"):
             value = device.get(choice)
             if not isinstance(value, str) or not value:
                 continue
-            if choice != "title" or (_HOSTNAME.fullmatch(value) and titles_seen.get(value) == 1):
-                return value
+            if choice == "title" and not (_HOSTNAME.fullmatch(value) and titles_seen.get(value) == 1):
+                continue
+            if is_local_name(value) or value in self.inventory.hosts:
+                taken.append(value)
+                continue
+            return value
         return None
 
     def _populate(self, devices):
@@ -462,7 +491,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             title = device.get("title")
             if isinstance(title, str):
                 titles_seen[title] = titles_seen.get(title, 0) + 1
-        path_names, tag_names, unnamed, no_address, bad_ids = {}, {}, [], [], []
+        path_names, tag_names, unnamed, no_address, bad_ids, taken = {}, {}, [], [], [], []
         # Each tag, status and flavour is made a group name (and the group created) once, not once per host.
         value_groups = {}
         self._add_group(ALL_GROUP)
@@ -473,7 +502,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not NODE_ID.fullmatch(node_id):
                 bad_ids.append(json.dumps(node_id)[:80])
                 continue
-            name = self._host_name(device, titles_seen)
+            name = self._host_name(device, titles_seen, taken)
             if name is None:
                 unnamed.append(node_id)
                 continue
@@ -507,7 +536,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
             add_host(name, self._path_groups(device, path_names))
             for key, value in host_vars.items():
-                set_variable(name, key, plain(value) if key in PLAIN_VARIABLES else value)
+                if key in PLAIN_VARIABLES:
+                    value = plain(value)
+                elif key in BUILT_VARIABLES:
+                    value = plain(value, BUILT)
+                set_variable(name, key, value)
             for tag in tags:
                 if ("tag", tag) not in value_groups:
                     group = tag_group(tag)
@@ -534,6 +567,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if unnamed:
             self.display.warning("%d qbee devices have none of the host names in hostnames (%s) and are left out: %s"
                                  % (len(unnamed), ", ".join(self.get_option("hostnames")), ", ".join(unnamed[:10])))
+        if taken:
+            self.display.warning("%d qbee device names were not taken because they name the controller or a host "
+                                 "already in the inventory (the next of hostnames was tried): %s"
+                                 % (len(taken), ", ".join(taken[:10])))
         if no_address:
             self.display.warning("%d qbee devices reported no address (an IP address or host name) for connection: "
                                  "direct and have no ansible_host: %s" % (len(no_address), ", ".join(no_address[:10])))

@@ -38,8 +38,11 @@ PROGRAMS = {
 APT_BASE = ['-o Dpkg::Options::="--force-confdef"', '-o Dpkg::Options::="--force-confold"', "-f", "-y"]
 # What those two elements were meant to say: apt reads each as one option
 # whose name starts with a space and whose value keeps its quotes, so dpkg
-# never got them and stopped at conffile prompts. The checker passes these.
-APT_RUN = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "-f", "-y"]
+# never got them and stopped at conffile prompts. The checker passes these,
+# and Pattern-Only: without it apt reads a name with "." or "+" it cannot find
+# as a regular expression and installs every package it matches ("ba.h").
+APT_RUN = ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+           "-o", "APT::Cmd::Pattern-Only=true", "-f", "-y"]
 RPM_QUERY_FORMAT = "%{name}||%{version}-%{release}||%{arch}\\n"
 
 # A package name, an optional architecture and version, never ending in "-"
@@ -396,7 +399,8 @@ def _raise_limits(resource):
 def reset_process():
     """What sudo-rs (unlike sudo) hands on from the caller, set back: umask
     022, no lowered limits, every signal at its default action and none
-    blocked, nice 0, no out-of-memory bias."""
+    blocked, nice 0, no out-of-memory bias, the default scheduling policy,
+    every CPU."""
     import resource
     import signal
     os.umask(0o022)
@@ -417,4 +421,9 @@ def reset_process():
         with open("/proc/self/oom_score_adj", "w") as handle:
             handle.write("0")
     except OSError:
+        pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    except (AttributeError, OSError):
         pass

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from ansible.template import is_trusted_as_template
 from fake_qbee_api import FakeQbeeApi, Fleet, device
 
 import ansible_collections.qbee.unprivileged.plugins.inventory.qbee as plugin
@@ -50,7 +51,8 @@ def edge_fleet():
     ]
 
 
-def run_inventory(tmp_path, source, env=None, args=("--list", "--export")):
+def run_inventory(tmp_path, source, env=None, args=("--list", "--export"), first=()):
+    """ansible-inventory on source (after the inventory files in first, when given)."""
     path = tmp_path / "fleet.qbee.yml"
     path.write_text(json.dumps(source))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QBEE_")}
@@ -63,7 +65,8 @@ def run_inventory(tmp_path, source, env=None, args=("--list", "--export")):
         "HOME": str(tmp_path),
     })
     full_env.update(env or {})
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", str(path), *args]
+    sources = [arg for earlier in first for arg in ("-i", str(earlier))] + ["-i", str(path)]
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), *sources, *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -379,3 +382,69 @@ def test_a_literal_percent_reaches_qbee_cli_as_one(api, tmp_path):
     hostvars, _stderr = listing(tmp_path, source, {"QBEE_TOKEN": TOKEN})
     args = hostvars["_meta"]["hostvars"]["gw-oslo-1"]["ansible_ssh_common_args"]
     assert "/opt/qbee%%cli/qbee-cli connect -d " + node(1) in args
+
+
+@pytest.mark.parametrize("hostnames", [["title", "node_id"], ["node_id"]])
+def test_a_device_cannot_name_itself_after_the_controller(tmp_path, hostnames):
+    """Found by the third attack review: a host named localhost (or 127.0.0.1, ::1) is the controller to
+    Ansible, and the device's variables (ansible_host, ansible_connection of compose) would then be its."""
+    fleet = [device(1, node_id=node(1), title="localhost"), device(2, node_id="localhost", title="127.0.0.1"),
+             device(3, node_id="127.0.0.1", title="::1"), device(4, node_id=node(4), title="api.localhost"),
+             device(5, node_id=node(5), title="t5")]
+    with FakeQbeeApi({"tok-local": Fleet(fleet)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "hostnames": hostnames}
+        proc, _cpu = run_inventory(tmp_path, source, {"QBEE_TOKEN": "tok-local"})
+    assert proc.returncode == 0, proc.stderr
+    hosts = sorted(json.loads(proc.stdout)["_meta"]["hostvars"])
+    if hostnames == ["node_id"]:
+        assert hosts == sorted([node(1), node(4), node(5)])
+        assert "2 qbee device names were not taken" in proc.stderr
+    else:
+        assert hosts == sorted([node(1), node(4), "t5"])
+        assert "5 qbee device names were not taken" in proc.stderr
+    assert "localhost" in proc.stderr
+
+
+def test_a_device_cannot_take_over_a_host_of_another_source(tmp_path):
+    """A static inventory names the jump host; a device titled the same must not set that host's
+    ansible_host. Two devices whose node ID and title meet are two hosts as well."""
+    static = tmp_path / "static.ini"
+    static.write_text("bastion ansible_host=192.0.2.10\n")
+    fleet = [device(1, node_id=node(1), title="bastion"), device(2, node_id=node(2), title="gw-2"),
+             device(3, node_id="gw-2", title="Not A Name")]
+    with FakeQbeeApi({"tok-two": Fleet(fleet)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "connection": "direct"}
+        proc, _cpu = run_inventory(tmp_path, source, {"QBEE_TOKEN": "tok-two"}, first=[static])
+    assert proc.returncode == 0, proc.stderr
+    hostvars = json.loads(proc.stdout, object_hook=plain)["_meta"]["hostvars"]
+    assert hostvars["bastion"]["ansible_host"] == "192.0.2.10" and "qbee_node_id" not in hostvars["bastion"]
+    assert hostvars[node(1)]["qbee_title"] == "bastion"
+    assert hostvars["gw-2"]["qbee_node_id"] == node(2)
+    assert "gw-2" not in [h.get("qbee_node_id") for h in hostvars.values()]
+    assert "2 qbee device names were not taken" in proc.stderr and "bastion" in proc.stderr
+
+
+@pytest.mark.parametrize("reported", ["127.0.0.1", "127.8.0.1", "::1", "0.0.0.0", "::", "224.0.0.1",
+                                      "fe80::1%eth0", "localhost", "LOCALHOST.", "db.localhost"])
+def test_a_device_cannot_point_the_connection_at_the_controller(reported):
+    assert plugin.address(reported) is None
+
+
+@pytest.mark.parametrize("reported", ["10.0.0.1", "2001:db8::1", "fe80::1", "gw-1.example.net"])
+def test_addresses_of_the_device_itself_are_taken(reported):
+    assert plugin.address(reported) == reported
+
+
+@pytest.mark.parametrize("value", ["a b", "it's", "x;y", "a\tb", "{{ x }}", "#jinja2:", "a%b"])
+def test_device_reported_identifiers_are_trusted_only_without_space_quote_or_template(value):
+    """Found by the third attack review: qbee_os "a b" or "it's" could split a shell command a user builds."""
+    assert not is_trusted_as_template(plugin.plain(value))
+    assert not is_trusted_as_template(plugin.plain({"eth0": value})["eth0"])
+    assert is_trusted_as_template(plugin.plain("linux-6.1_x86:64/a@b+c=d,e"))
+
+
+def test_the_tunnel_arguments_the_plugin_builds_may_hold_quotes_and_spaces():
+    built = "-o 'ProxyCommand=/opt/qbee tools/qbee-cli connect -d n1 -t stdio:localhost:22'"
+    assert not is_trusted_as_template(plugin.plain(built))
+    assert is_trusted_as_template(plugin.plain(built, plugin.BUILT))
+    assert not is_trusted_as_template(plugin.plain(built + "{{ x }}", plugin.BUILT))

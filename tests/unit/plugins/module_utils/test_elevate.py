@@ -268,7 +268,8 @@ def test_the_environment_is_rebuilt_not_inherited():
 
 
 def test_reset_process_undoes_what_a_caller_set(tmp_path):
-    """umask, lowered limits, ignored and blocked signals do not reach the command (sudo-rs hands them on)."""
+    """umask, lowered limits, ignored and blocked signals, a batch policy and one CPU do not reach the command
+    (sudo-rs hands them on)."""
     import subprocess
     import sys
     script = (
@@ -282,7 +283,11 @@ def test_reset_process_undoes_what_a_caller_set(tmp_path):
         "    signal.signal(s, signal.SIG_IGN)\n"
         "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\n"
         "os.nice(5)\n"
+        "os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))\n"
+        "os.sched_setaffinity(0, {0})\n"
         "elevate.reset_process()\n"
+        "assert os.sched_getscheduler(0) == os.SCHED_OTHER, os.sched_getscheduler(0)\n"
+        "assert os.sched_getaffinity(0) == set(range(os.cpu_count())), os.sched_getaffinity(0)\n"
         "os.execv('/bin/sh', ['sh', '-c', 'umask; ulimit -f; ulimit -n; ulimit -s; grep -E \"^Sig(Ign|Blk)\" /proc/self/status; "
         "cut -d\" \" -f19 /proc/self/stat'])\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
