@@ -107,8 +107,9 @@ options:
         tunnel, and C(ansible_host) to the node ID (so C(known_hosts) keys stay right when a title changes).
       - If you set C(ansible_ssh_common_args) yourself (for example in C(host_vars)), keep the C(ProxyCommand) in it.
       - V(direct) sets C(ansible_host) to the device's first IPv4 address as it reported it (C(ipv4_first)), else
-        the address the platform saw it connect from (C(remoteaddr)).
-      - Devices with no address in V(direct) mode keep no C(ansible_host) and are named in a warning.
+        the address the platform saw it connect from (C(remoteaddr)), each only when it is an IP address in full
+        form that is not the controller's (no host name, no loopback, unspecified or multicast address).
+      - Devices with no such address in V(direct) mode are left out, named in a warning.
     type: str
     choices: [qbee_connect, direct]
     default: qbee_connect
@@ -123,7 +124,11 @@ options:
   hostnames:
     description:
       - What to name each host, tried in order. V(title) is used only when the device's title is a valid host
-        name (letters, digits, hyphens and dots) that no other listed device has; V(node_id) always works.
+        name (letters, digits, hyphens and dots).
+      - A name is taken only when no other listed device has it as its title, node ID or UUID, when it does not
+        name the controller (C(localhost), C(127.0.0.1), C(::1)) and when no inventory source read earlier has a
+        host of that name; otherwise the next choice is tried, with a warning. Read a qbee source after any
+        static source whose host names a device could take.
     type: list
     elements: str
     choices: [title, node_id, uuid]
@@ -244,19 +249,25 @@ def is_local_name(value):
 
 
 def address(value):
-    """value when it is an address ssh can take that is not the controller's own, else None.
+    """value when it is an IP address ssh can take that is not the controller's own, else None.
 
-    A device reports its own addresses: one that is the controller's loopback or unspecified address, a
-    multicast address, an IPv6 address with a zone (fe80::1%eth0, which names one of the controller's
-    interfaces) or the name localhost would point the connection at the controller, and is not taken.
+    The device reports its addresses (ipv4_first) and the platform the one it saw (remoteaddr): both are IP
+    addresses, so a name is never taken (a name can resolve to anything, the controller included), nor a
+    short or numeric form ("127.1", "2130706433") that the resolver would read as one. Nor is an address of
+    the controller: loopback, unspecified, multicast, an IPv4-mapped IPv6 address of those, or an IPv6
+    address with a zone (fe80::1%eth0, which names one of the controller's interfaces).
     """
     if not isinstance(value, str) or not value:
         return None
     try:
         ip = ipaddress.ip_address(value)
     except ValueError:
-        return value if _HOSTNAME.fullmatch(value) and not is_local_name(value) else None
-    if ip.is_loopback or ip.is_unspecified or ip.is_multicast or getattr(ip, "scope_id", None):
+        return None
+    if getattr(ip, "scope_id", None):
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if any(candidate.is_loopback or candidate.is_unspecified or candidate.is_multicast
+           for candidate in (ip, mapped) if candidate is not None):
         return None
     return str(ip)
 
@@ -453,20 +464,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             parent = name
         return parent
 
-    def _host_name(self, device, titles_seen, taken):
+    def _host_name(self, device, claims, taken):
         """The first of hostnames that can name this device, else None.
 
-        A name that means the controller (localhost, 127.0.0.1, ::1) or that already names a host (of
-        another inventory source, or another device) is never taken: variables set on it would take over
-        that host's connection. Each name passed over for that is added to taken, for one warning.
+        A name is taken only when this device alone claims it (claims counts, per name, the listed devices
+        whose title, node ID or UUID it is), so that no device can take another's name first. A name that
+        means the controller (localhost, 127.0.0.1, ::1) or that already names a host (of an inventory
+        source read earlier) is never taken: variables set on it would take over that host's connection.
+        Each name passed over for that is added to taken, for one warning.
         """
         for choice in self.get_option("hostnames"):
             value = device.get(choice)
             if not isinstance(value, str) or not value:
                 continue
-            if choice == "title" and not (_HOSTNAME.fullmatch(value) and titles_seen.get(value) == 1):
+            if not (_HOSTNAME if choice == "title" else NODE_ID).fullmatch(value):
                 continue
-            if is_local_name(value) or value in self.inventory.hosts:
+            if claims.get(value) != 1 or is_local_name(value) or value in self.inventory.hosts:
                 taken.append(value)
                 continue
             return value
@@ -480,7 +493,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         keyed_groups = self.get_option("keyed_groups")
         constructed = bool(compose or composed_groups or keyed_groups)
         add_host, set_variable = self.inventory.add_host, self.inventory.set_variable
-        titles_seen = {}
+        claims = {}
         listed = []
         for device in devices:
             if not isinstance(device, dict) or not isinstance(device.get("node_id"), str) or not device["node_id"]:
@@ -488,9 +501,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if only_online and device.get("status") != "online":
                 continue
             listed.append(device)
-            title = device.get("title")
-            if isinstance(title, str):
-                titles_seen[title] = titles_seen.get(title, 0) + 1
+            for value in set(device.get(key) for key in ("title", "node_id", "uuid")):
+                if isinstance(value, str):
+                    claims[value] = claims.get(value, 0) + 1
         path_names, tag_names, unnamed, no_address, bad_ids, taken = {}, {}, [], [], [], []
         # Each tag, status and flavour is made a group name (and the group created) once, not once per host.
         value_groups = {}
@@ -502,7 +515,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not NODE_ID.fullmatch(node_id):
                 bad_ids.append(json.dumps(node_id)[:80])
                 continue
-            name = self._host_name(device, titles_seen, taken)
+            name = self._host_name(device, claims, taken)
             if name is None:
                 unnamed.append(node_id)
                 continue
@@ -529,10 +542,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     node=shlex.quote(node_id)).replace("%", "%%"))
             else:
                 reported = address(system.get("ipv4_first")) or address(system.get("remoteaddr"))
-                if reported:
-                    host_vars["ansible_host"] = reported
-                else:
+                if not reported:
+                    # ssh would connect to the host name, which the device chose.
                     no_address.append(name)
+                    continue
+                host_vars["ansible_host"] = reported
 
             add_host(name, self._path_groups(device, path_names))
             for key, value in host_vars.items():
@@ -568,12 +582,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning("%d qbee devices have none of the host names in hostnames (%s) and are left out: %s"
                                  % (len(unnamed), ", ".join(self.get_option("hostnames")), ", ".join(unnamed[:10])))
         if taken:
-            self.display.warning("%d qbee device names were not taken because they name the controller or a host "
-                                 "already in the inventory (the next of hostnames was tried): %s"
-                                 % (len(taken), ", ".join(taken[:10])))
+            taken = list(dict.fromkeys(taken))
+            self.display.warning("%d qbee device names were not taken, the next of hostnames was tried: each is "
+                                 "claimed by more than one device, names the controller or names a host already "
+                                 "in the inventory: %s" % (len(taken), ", ".join(taken[:10])))
         if no_address:
-            self.display.warning("%d qbee devices reported no address (an IP address or host name) for connection: "
-                                 "direct and have no ansible_host: %s" % (len(no_address), ", ".join(no_address[:10])))
+            self.display.warning("%d qbee devices reported no IP address for connection: direct (or only one of the "
+                                 "controller's) and are left out: %s" % (len(no_address), ", ".join(no_address[:10])))
         if bad_ids:
             self.display.warning("%d qbee devices have a node_id that is not one and are left out: %s"
                                  % (len(bad_ids), ", ".join(bad_ids[:10])))

@@ -424,6 +424,10 @@ def reset_process():
         pass
     try:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
     except (AttributeError, OSError):
+        pass
+    try:
+        # Every CPU there may be, online or not: the kernel keeps those it can use.
+        os.sched_setaffinity(0, range(os.sysconf("SC_NPROCESSORS_CONF") or 1))
+    except (AttributeError, OSError, ValueError):
         pass

@@ -204,8 +204,8 @@ def test_direct_connection_and_offline_devices(api, tmp_path):
     hosts = inventory["_meta"]["hostvars"]
     assert hosts["gw-oslo-1"]["ansible_host"] == "10.0.0.1"
     assert hosts["00000000-0000-4000-8000-000000000003"]["ansible_host"] == "203.0.113.9"  # remoteaddr
-    assert "ansible_host" not in hosts["bare-1"]
-    assert "reported no address" in stderr and "bare-1" in stderr
+    assert "bare-1" not in hosts  # no address: ssh would connect to the name the device chose
+    assert "reported no IP address for connection: direct" in stderr and "are left out: bare-1" in stderr
     assert inventory["status_offline"]["hosts"] == ["offline-1"]
     assert all("ansible_ssh_common_args" not in host for host in hosts.values())
 
@@ -401,13 +401,15 @@ def test_a_device_cannot_name_itself_after_the_controller(tmp_path, hostnames):
         assert "2 qbee device names were not taken" in proc.stderr
     else:
         assert hosts == sorted([node(1), node(4), "t5"])
-        assert "5 qbee device names were not taken" in proc.stderr
-    assert "localhost" in proc.stderr
+        assert "3 qbee device names were not taken" in proc.stderr
+    assert "in the inventory: localhost, 127.0.0.1" in proc.stderr
+    assert "2 qbee devices have none of the host names" in proc.stderr
 
 
 def test_a_device_cannot_take_over_a_host_of_another_source(tmp_path):
     """A static inventory names the jump host; a device titled the same must not set that host's
-    ansible_host. Two devices whose node ID and title meet are two hosts as well."""
+    ansible_host. A name two devices claim (one's title, the other's node ID) is neither's: the device that
+    sorts first must not take the other's name (found by the fourth attack review)."""
     static = tmp_path / "static.ini"
     static.write_text("bastion ansible_host=192.0.2.10\n")
     fleet = [device(1, node_id=node(1), title="bastion"), device(2, node_id=node(2), title="gw-2"),
@@ -419,18 +421,23 @@ def test_a_device_cannot_take_over_a_host_of_another_source(tmp_path):
     hostvars = json.loads(proc.stdout, object_hook=plain)["_meta"]["hostvars"]
     assert hostvars["bastion"]["ansible_host"] == "192.0.2.10" and "qbee_node_id" not in hostvars["bastion"]
     assert hostvars[node(1)]["qbee_title"] == "bastion"
-    assert hostvars["gw-2"]["qbee_node_id"] == node(2)
-    assert "gw-2" not in [h.get("qbee_node_id") for h in hostvars.values()]
-    assert "2 qbee device names were not taken" in proc.stderr and "bastion" in proc.stderr
+    assert hostvars[node(2)]["qbee_title"] == "gw-2" and "gw-2" not in hostvars
+    assert sorted(hostvars) == sorted(["bastion", node(1), node(2)])
+    assert "2 qbee device names were not taken" in proc.stderr and "inventory: bastion, gw-2" in proc.stderr
+    assert "1 qbee devices have none of the host names" in proc.stderr
 
 
 @pytest.mark.parametrize("reported", ["127.0.0.1", "127.8.0.1", "::1", "0.0.0.0", "::", "224.0.0.1",
-                                      "fe80::1%eth0", "localhost", "LOCALHOST.", "db.localhost"])
+                                      "fe80::1%eth0", "localhost", "LOCALHOST.", "db.localhost",
+                                      # Found by the fourth attack review: the resolver reads each as loopback,
+                                      # and any name may resolve to the controller.
+                                      "127.1", "0", "2130706433", "0x7f000001", "0177.0.0.1", "::ffff:127.0.0.1",
+                                      "::ffff:0.0.0.0", "gw-1.example.net", "vm"])
 def test_a_device_cannot_point_the_connection_at_the_controller(reported):
     assert plugin.address(reported) is None
 
 
-@pytest.mark.parametrize("reported", ["10.0.0.1", "2001:db8::1", "fe80::1", "gw-1.example.net"])
+@pytest.mark.parametrize("reported", ["10.0.0.1", "2001:db8::1", "fe80::1", "203.0.113.9"])
 def test_addresses_of_the_device_itself_are_taken(reported):
     assert plugin.address(reported) == reported
 
@@ -448,3 +455,15 @@ def test_the_tunnel_arguments_the_plugin_builds_may_hold_quotes_and_spaces():
     assert not is_trusted_as_template(plugin.plain(built))
     assert is_trusted_as_template(plugin.plain(built, plugin.BUILT))
     assert not is_trusted_as_template(plugin.plain(built + "{{ x }}", plugin.BUILT))
+
+
+def test_a_uuid_that_could_be_an_ssh_option_never_names_a_host(tmp_path):
+    """Found by the fourth attack review: a host name reaches ssh as an argument, "-oProxyCommand=..." too."""
+    fleet = [device(1, node_id=node(1), title="Not A Name", uuid="-oProxyCommand=touch /tmp/x"),
+             device(2, node_id=node(2), title="Nor This", uuid="00000000-0000-4000-8000-000000000002")]
+    with FakeQbeeApi({"tok-uuid": Fleet(fleet)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "hostnames": ["title", "uuid"]}
+        proc, _cpu = run_inventory(tmp_path, source, {"QBEE_TOKEN": "tok-uuid"})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(json.loads(proc.stdout)["_meta"]["hostvars"]) == ["00000000-0000-4000-8000-000000000002"]
+    assert "1 qbee devices have none of the host names in hostnames (title, uuid)" in proc.stderr
