@@ -244,3 +244,23 @@ def read_grants(module, candidates, user, rules, own_file):
         result["foreign"] += environment_defaults(out)
     result["missing"] = [grant for grant in expected if grant not in grants]
     return result
+
+
+# The options of agent_info and agent_wait that ask what sudo grants a user.
+SUDO_SPEC = dict(
+    sudo=dict(type="list", elements="path", default=["/usr/bin/sudo", "/bin/sudo", "/usr/local/bin/sudo", "/usr/bin/sudo-rs"]),
+    sudo_user=dict(type="str"),
+    sudo_rules=dict(type="str", default=""),
+    sudo_own_file=dict(type="path"),
+    sudo_foreign=dict(type="str", choices=["report", "warn"], default="report"),
+)
+
+
+def report_grants(module):
+    """read_grants for the module's SUDO_SPEC options, each foreign grant also a warning with sudo_foreign=warn."""
+    params = module.params
+    result = read_grants(module, params["sudo"], params["sudo_user"], params["sudo_rules"], params["sudo_own_file"])
+    if params["sudo_foreign"] == "warn":
+        for grant in result["foreign"]:
+            module.warn("sudo grants %s more than this collection's rules: %s" % (params["sudo_user"], grant))
+    return result

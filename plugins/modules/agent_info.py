@@ -13,13 +13,16 @@ short_description: Everything this collection needs to know about qbee-agent on 
 version_added: 1.0.0
 description:
   - Reads, and never changes, the state of qbee-agent on a device. The roles use it for
-    their preflight checks and for verifying the agent after a restart; the verify playbook
-    uses it to audit a fleet.
+    their preflight checks; the verify playbook uses it to audit a fleet. Waiting for a restarted
+    agent is M(qbee.unprivileged.agent_wait).
   - Reports whether systemd is booted, the agent binary and configuration file, the unit's
     state and merged settings (user, groups, drop-ins, environment), the main process's real
     user and groups, and optionally a user, groups, paths and the unit's last journal lines.
 author:
   - qbee.unprivileged maintainers (@qbee-unprivileged)
+extends_documentation_fragment:
+  - qbee.unprivileged.agent
+  - qbee.unprivileged.agent.sudo
 attributes:
   check_mode:
     support: full
@@ -32,22 +35,6 @@ attributes:
     platforms: posix
     description: Runs on the device that has qbee-agent.
 options:
-  service:
-    description: The agent's systemd unit.
-    type: str
-    default: qbee-agent.service
-  config_path:
-    description: The agent's configuration file.
-    type: path
-    default: /etc/qbee/qbee-agent.json
-  binary:
-    description: The agent's executable.
-    type: path
-    default: /usr/bin/qbee-agent
-  dropin_dir:
-    description: The folder of the unit's drop-in files.
-    type: path
-    default: /etc/systemd/system/qbee-agent.service.d
   user:
     description:
       - A user to report on (for example the agent's), with its groups and its
@@ -92,47 +79,49 @@ options:
     description: Run C(<binary> version) and report the agent's version.
     type: bool
     default: false
-  sudo:
-    description: Where sudo may be (the original sudo or sudo-rs); the first executable one is used with O(sudo_user).
-    type: list
-    elements: path
-    default: [/usr/bin/sudo, /bin/sudo, /usr/local/bin/sudo, /usr/bin/sudo-rs]
-  sudo_user:
-    description:
-      - A user whose effective sudo grants to report in RV(sudo), as C(sudo -l -U) lists them, that is every rule of
-        every file that applies to the user, its groups and this host.
-      - When the user does not exist yet, root's grants are listed instead, only to find out whether sudo can
-        read its rules at all, and none are reported.
+  service:
+    description: The agent's systemd unit. Give O(agent.service) instead.
     type: str
-  sudo_rules:
-    description:
-      - The sudoers text the caller writes for O(sudo_user). Its C(USER ALL=(RUNAS) ...) rules are the grants
-        expected; the others are reported as C(foreign), and those sudo does not list as C(missing).
-    type: str
-    default: ""
-  sudo_own_file:
-    description:
-      - The sudoers file the caller is about to replace; the grants of its rules count as expected too (so
-        that a change of rules is not reported as foreign before it is made).
+    deprecated:
+      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: O(agent.service)
+  binary:
+    description: The agent's executable. Give O(agent.binary) instead.
     type: path
-  sudo_foreign:
-    description: With C(warn), each foreign grant is also a warning.
-    type: str
-    choices: [report, warn]
-    default: report
+    deprecated:
+      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: O(agent.binary)
+  config_path:
+    description: The agent's configuration file. Give O(agent.config_path) instead.
+    type: path
+    deprecated:
+      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: O(agent.config_path)
+  dropin_dir:
+    description: The folder of the unit's drop-in files. Give O(agent.dropin_dir) instead.
+    type: path
+    deprecated:
+      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: O(agent.dropin_dir)
   wait_settle:
     description:
-      - When above 0, wait until the unit is active and its main process has run for this many
-        seconds as the unit's C(User=) (root when unset) with every group of its
-        C(SupplementaryGroups=), and fail when that does not happen within O(wait_timeout).
-      - The agent validates its configuration at start and exits at once when it cannot run,
-        so a process that has stayed up for a few seconds has passed those checks.
+      - When above 0, wait as M(qbee.unprivileged.agent_wait) does with O(qbee.unprivileged.agent_wait#module:settle).
     type: float
-    default: 0
+    deprecated:
+      why: agent_info only reads; waiting for a restarted agent is M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: M(qbee.unprivileged.agent_wait)
   wait_timeout:
-    description: How many seconds O(wait_settle) may take in all.
+    description: How many seconds O(wait_settle) may take in all (default 60).
     type: int
-    default: 60
+    deprecated:
+      why: agent_info only reads; waiting for a restarted agent is M(qbee.unprivileged.agent_wait).
+      removed_in: "3.0.0"
+      alternative: M(qbee.unprivileged.agent_wait)
 notes:
   - Values of C(bootstrap_key) and C(http_proxy_pass) in the configuration are masked.
   - The configuration file is opened without following a link and read only when it is a regular file with one
@@ -249,7 +238,7 @@ sudo:
            "version": "0.2.5", "user_exists": true, "grants": ["(root) NOPASSWD: /usr/local/sbin/qbee-agent-elevate"],
            "own": [], "foreign": [], "missing": [], "error": null}
 journal:
-  description: The unit's last journal lines (the last 20 when O(wait_settle) failed).
+  description: The unit's last journal lines (O(journal_lines) of them).
   returned: always
   type: list
   elements: str
@@ -261,32 +250,15 @@ import os
 import pwd
 import re
 import stat
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.qbee.unprivileged.plugins.module_utils import fs, sudo
+from ansible_collections.qbee.unprivileged.plugins.module_utils import fs, sudo, unit as units
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
     agent_type_problem, group_name, mask_secrets, owner_name, user_name)
 
 MAX_FILE_BYTES = 64 * 1024
-
-UNIT_PROPERTIES = {
-    "LoadState": "load_state",
-    "ActiveState": "active_state",
-    "SubState": "sub_state",
-    "MainPID": "main_pid",
-    "User": "user",
-    "Group": "group",
-    "SupplementaryGroups": "supplementary_groups",
-    "FragmentPath": "fragment_path",
-    "DropInPaths": "drop_in_paths",
-    "Environment": "environment",
-    "NRestarts": "n_restarts",
-    "UnitFileState": "unit_file_state",
-}
-LIST_PROPERTIES = ("supplementary_groups", "drop_in_paths", "environment")
-INT_PROPERTIES = ("main_pid", "n_restarts")
-
+# The agent's four settings as options of their own, before agent: they still work, with a warning.
+DEPRECATED = ("service", "binary", "config_path", "dropin_dir", "wait_settle", "wait_timeout")
 
 def read_config(path):
     result = {"path": path, "exists": os.path.lexists(path), "error": None, "data": None, "type_problem": None}
@@ -327,59 +299,6 @@ def read_version(module, binary):
         return result
     result["version"] = match.group(1)
     return result
-
-
-def read_unit(module, service):
-    systemctl = module.get_bin_path("systemctl")
-    if not systemctl:
-        return {}
-    args = [systemctl, "show", service, "--no-pager"] + ["--property=%s" % p for p in UNIT_PROPERTIES]
-    rc, out, err = module.run_command(args)
-    if rc != 0:
-        module.fail_json(msg="systemctl show %s failed: %s" % (service, err.strip() or out.strip()))
-    unit = {}
-    for line in out.splitlines():
-        key, _sep, value = line.partition("=")
-        if key in UNIT_PROPERTIES:
-            unit[UNIT_PROPERTIES[key]] = value
-    for key in LIST_PROPERTIES:
-        unit[key] = unit.get(key, "").split()
-    for key in INT_PROPERTIES:
-        try:
-            unit[key] = int(unit.get(key) or 0)
-        except ValueError:
-            unit[key] = 0
-    return unit
-
-
-def read_process(pid):
-    if not pid:
-        return None
-    fields = {}
-    try:
-        with open("/proc/%d/status" % pid) as handle:
-            for line in handle:
-                key, _sep, value = line.partition(":")
-                fields[key] = value.split()
-        with open("/proc/%d/stat" % pid) as handle:
-            # The command name may hold spaces; fields after it are space-separated.
-            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as handle:
-            uptime = float(handle.read().split()[0])
-    except (IOError, OSError, ValueError, IndexError):
-        return None
-    uid, gid = int(fields["Uid"][0]), int(fields["Gid"][0])
-    groups = sorted(int(g) for g in fields.get("Groups", []))
-    user = user_name(uid)
-    return {
-        "pid": pid,
-        "uid": uid,
-        "gid": gid,
-        "user": user,
-        "groups": groups,
-        "group_names": sorted(group_name(g) for g in groups),
-        "age_seconds": round(uptime - start_ticks / float(os.sysconf("SC_CLK_TCK")), 2),
-    }
 
 
 def read_subids(path, name):
@@ -494,51 +413,25 @@ def read_tree(path):
                 owners=sorted(set(owner_name(u, g) for u, g in tree.owners)))
 
 
-def read_journal(module, service, lines):
-    journalctl = module.get_bin_path("journalctl")
-    if not lines or not journalctl:
-        return []
-    rc, out, _err = module.run_command([journalctl, "-u", service, "-n", str(lines), "--no-pager", "-o", "short-iso"])
-    return out.splitlines() if rc == 0 else []
-
-
-def settle_problem(unit, process, settle):
-    """Why the agent does not (yet) run as its unit says; None when it does."""
-    if unit.get("active_state") != "active":
-        return "the unit is %s (%s)" % (unit.get("active_state"), unit.get("sub_state"))
-    if not process:
-        return "the unit has no main process"
-    expected = unit.get("user") or "root"
-    if expected not in (process["user"], str(process["uid"])):
-        return "the agent runs as %s, the unit says %s" % (process["user"], expected)
-    missing = set(unit.get("supplementary_groups", [])) - set(process["group_names"]) - set(
-        str(g) for g in process["groups"]
-    )
-    if missing:
-        return "the agent lacks the groups %s" % ", ".join(sorted(missing))
-    if process["age_seconds"] < settle:
-        return "the agent has been up for only %.1f s" % process["age_seconds"]
-    return None
-
-
-def wait_settled(module, service, settle, timeout):
-    deadline = time.time() + timeout
-    while True:
-        unit = read_unit(module, service)
-        process = read_process(unit.get("main_pid"))
-        problem = settle_problem(unit, process, settle)
-        if problem is None or time.time() >= deadline:
-            return unit, process, problem
-        time.sleep(0.5)
+def agent_settings(module):
+    """The agent's service, binary, config_path and dropin_dir: agent's, or the deprecated options'."""
+    agent = dict(module.params["agent"] or {})
+    for key in units.AGENT_DEFAULTS:
+        if module.params[key] is not None:
+            agent[key] = module.params[key]
+        agent.setdefault(key, units.AGENT_DEFAULTS[key])
+    return agent
 
 
 def main():
+    deprecated = dict(removed_in_version="3.0.0", removed_from_collection="qbee.unprivileged")
     module = AnsibleModule(
         argument_spec=dict(
-            service=dict(type="str", default="qbee-agent.service"),
-            config_path=dict(type="path", default="/etc/qbee/qbee-agent.json"),
-            binary=dict(type="path", default="/usr/bin/qbee-agent"),
-            dropin_dir=dict(type="path", default="/etc/systemd/system/qbee-agent.service.d"),
+            agent=units.AGENT_SPEC,
+            service=dict(type="str", **deprecated),
+            config_path=dict(type="path", **deprecated),
+            binary=dict(type="path", **deprecated),
+            dropin_dir=dict(type="path", **deprecated),
             user=dict(type="str"),
             groups=dict(type="list", elements="str", default=[]),
             paths=dict(type="list", elements="path", default=[]),
@@ -547,33 +440,31 @@ def main():
             journal_lines=dict(type="int", default=0),
             version=dict(type="bool", default=False),
             journal_dir=dict(type="path"),
-            sudo=dict(type="list", elements="path", default=["/usr/bin/sudo", "/bin/sudo", "/usr/local/bin/sudo", "/usr/bin/sudo-rs"]),
-            sudo_user=dict(type="str"),
-            sudo_rules=dict(type="str", default=""),
-            sudo_own_file=dict(type="path"),
-            sudo_foreign=dict(type="str", choices=["report", "warn"], default="report"),
-            wait_settle=dict(type="float", default=0),
-            wait_timeout=dict(type="int", default=60),
+            wait_settle=dict(type="float", **deprecated),
+            wait_timeout=dict(type="int", **deprecated),
+            **sudo.SUDO_SPEC
         ),
         supports_check_mode=True,
     )
     params = module.params
-    booted = os.path.isdir("/run/systemd/system")
+    agent = agent_settings(module)
+    booted = units.booted()
     problem = None
-    if booted and params["wait_settle"] > 0:
-        unit, process, problem = wait_settled(module, params["service"], params["wait_settle"], params["wait_timeout"])
+    settle, timeout = params["wait_settle"] or 0, params["wait_timeout"] or 60
+    if booted and settle > 0:
+        unit, process, problem = units.wait_settled(module, agent["service"], settle, timeout)
     else:
-        unit = read_unit(module, params["service"]) if booted else {}
-        process = read_process(unit.get("main_pid"))
+        unit = units.read_unit(module, agent["service"]) if booted else {}
+        process = units.read_process(unit.get("main_pid"))
     try:
-        dropins = sorted(os.listdir(params["dropin_dir"]))
+        dropins = sorted(os.listdir(agent["dropin_dir"]))
     except OSError:
         dropins = []
     result = dict(
         changed=False,
         systemd_booted=booted,
-        binary={"path": params["binary"], "exists": os.path.isfile(params["binary"])},
-        config=read_config(params["config_path"]),
+        binary={"path": agent["binary"], "exists": os.path.isfile(agent["binary"])},
+        config=read_config(agent["config_path"]),
         unit=unit,
         process=process,
         dropins=dropins,
@@ -581,18 +472,14 @@ def main():
         paths=dict((path, read_path(path)) for path in params["paths"]),
         files=dict((path, read_file(path)) for path in params["files"]),
         trees=dict((path, read_tree(path)) for path in params["trees"]),
-        journal=read_journal(module, params["service"], params["journal_lines"]) if booted else [],
+        journal=units.read_journal(module, agent["service"], params["journal_lines"]) if booted else [],
     )
     if params["user"]:
         result["user"] = read_user(params["user"])
     if params["version"]:
-        result["version"] = read_version(module, params["binary"])
+        result["version"] = read_version(module, agent["binary"])
     if params["sudo_user"]:
-        result["sudo"] = sudo.read_grants(module, params["sudo"], params["sudo_user"], params["sudo_rules"],
-                                          params["sudo_own_file"])
-        if params["sudo_foreign"] == "warn":
-            for grant in result["sudo"]["foreign"]:
-                module.warn("sudo grants %s more than this collection's rules: %s" % (params["sudo_user"], grant))
+        result["sudo"] = sudo.report_grants(module)
     if params["journal_dir"]:
         try:
             result["journal_entries"] = len([n for n in os.listdir(params["journal_dir"]) if n.endswith(".json")])
@@ -600,11 +487,9 @@ def main():
             result["journal_entries"] = 0
     if problem:
         if not result["journal"]:
-            result["journal"] = read_journal(module, params["service"], 20)
-        module.fail_json(
-            msg="%s did not stay up as configured within %d s: %s" % (params["service"], params["wait_timeout"], problem),
-            **result
-        )
+            result["journal"] = units.read_journal(module, agent["service"], 20)
+        module.fail_json(msg="%s did not stay up as configured within %d s: %s" % (agent["service"], timeout, problem),
+                         **result)
     module.exit_json(**result)
 
 

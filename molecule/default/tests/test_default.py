@@ -3,6 +3,8 @@ and can do what each feature promises, and nothing more through sudo."""
 
 import functools
 import json
+import os
+import re
 
 import pytest
 
@@ -246,10 +248,15 @@ def test_config_keeps_its_compact_layout_and_mode(host):
     assert config.mode == 0o600 and config.user == AGENT
 
 
+REPORT = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "qbee-fleet-report.json")
+
+
 @functools.lru_cache(maxsize=None)
 def audit():
-    """The verify playbook over both devices, run once for the module."""
-    return run_playbook("qbee.unprivileged.verify")
+    """The verify playbook over every device, run once for the module, writing its JSON report."""
+    if os.path.exists(REPORT):
+        os.unlink(REPORT)
+    return run_playbook("qbee.unprivileged.verify", {"qbee_agent_report_path": REPORT})
 
 
 def test_verify_playbook_passes_and_writes_nothing(host):
@@ -262,3 +269,20 @@ def test_verify_playbook_passes_and_writes_nothing(host):
     assert "%s | True | qbee-agent (" % name in output and " | least | /usr/bin/sudo -n %s | ok" % CHECKER in output
     assert "changed=0" in output and "changed=1" not in output
     assert start_count(host) == starts and host.file(CONFIG).content_string == config
+
+
+def test_verify_writes_the_fleet_report_as_json(host):
+    """qbee_agent_report_path: the table's rows as data, on the controller, for a dashboard or CI."""
+    rc, output = audit()
+    assert rc == 0, output
+    with open(REPORT) as handle:
+        report = json.load(handle)
+    assert report["devices"] == report["ok"] == 3 and report["not_ok"] == [] and report["unaudited"] == []
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", report["generated"])
+    row = [r for r in report["results"] if r["host"] == host.backend.get_hostname()][0]
+    assert row["ok"] is True and row["problems"] == [] and row["unprivileged"] is True
+    assert row["user"] == "qbee-agent" and row["sudoers_profile"] == "least"
+    assert sorted(row["features"]) == ["docker", "elevation", "podman", "remote_console", "tpm"]
+    assert row["features"]["docker"] is row["features"]["tpm"] is row["features"]["elevation"] is True
+    assert row["dropins"][0] == "10-unprivileged.conf" and "30-docker.conf" in row["dropins"]
+    assert row["elevation_command"] == ["/usr/bin/sudo", "-n", CHECKER]

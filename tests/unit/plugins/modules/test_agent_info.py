@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.qbee.unprivileged.plugins.module_utils import unit as unit_utils
 from ansible_collections.qbee.unprivileged.plugins.modules import agent_info
 from module_result import module_result
 
@@ -49,8 +50,8 @@ def run(capsys, monkeypatch, show=None, **args):
 def test_reports_unit_process_and_masked_config(capsys, monkeypatch, tmp_path):
     config = tmp_path / "qbee-agent.json"
     config.write_text('{"port":"443","bootstrap_key":"s3cret","elevation_command":["/usr/bin/sudo","-n"]}')
-    code, result = run(capsys, monkeypatch, config_path=str(config), binary=str(config),
-                       dropin_dir=str(tmp_path))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(config), binary=str(config),
+                                                       dropin_dir=str(tmp_path)))
     assert code == 0 and result["changed"] is False
     assert result["systemd_booted"] is True and result["binary"]["exists"] is True
     assert result["config"]["data"] == {"port": "443", "bootstrap_key": "********",
@@ -72,13 +73,13 @@ def test_reports_unit_process_and_masked_config(capsys, monkeypatch, tmp_path):
 def test_unusable_config_is_reported_not_fatal(capsys, monkeypatch, tmp_path, content, error):
     config = tmp_path / "qbee-agent.json"
     config.write_bytes(content if isinstance(content, bytes) else content.encode())
-    code, result = run(capsys, monkeypatch, config_path=str(config))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(config)))
     assert code == 0 and result["config"]["exists"] is True
     assert result["config"]["error"].startswith(error) and result["config"]["data"] is None
 
 
 def test_missing_config_and_binary(capsys, monkeypatch, tmp_path):
-    code, result = run(capsys, monkeypatch, config_path=str(tmp_path / "none.json"), binary=str(tmp_path / "none"))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(tmp_path / "none.json"), binary=str(tmp_path / "none")))
     assert code == 0
     assert result["config"] == {"path": str(tmp_path / "none.json"), "exists": False, "error": None, "data": None,
                                 "type_problem": None}
@@ -135,22 +136,20 @@ PROCESS = {"user": "qbee-agent", "uid": 998, "groups": [995, 998], "group_names"
     (UNIT, dict(PROCESS, age_seconds=1.2), "the agent has been up for only 1.2 s"),
 ])
 def test_settle_problem(unit, process, problem):
-    assert agent_info.settle_problem(unit, process, 3) == problem
+    assert unit_utils.settle_problem(unit, process, 3) == problem
 
 
-def test_wait_settle_fails_with_the_reason_and_the_journal(capsys, monkeypatch):
+def test_the_deprecated_options_still_work_with_a_warning(capsys, monkeypatch, tmp_path):
+    """service, binary, config_path, dropin_dir and the wait of 1.0.0, until 3.0.0."""
+    config = tmp_path / "qbee-agent.json"
+    config.write_text('{"port":"443"}')
     show = SHOW.format(pid=os.getpid(), user="nobody-else", groups="")
-    code, result = run(capsys, monkeypatch, show=show, wait_settle=1, wait_timeout=1)
-    assert code == 1 and result["failed"] is True
-    assert "did not stay up as configured within 1 s" in result["msg"]
-    assert "the unit says nobody-else" in result["msg"]
-    assert result["journal"] == ["line one", "line two"]
-
-
-@pytest.mark.root(reason="a unit without User= runs as root")
-def test_wait_settle_returns_once_the_process_is_old_enough(capsys, monkeypatch):
-    code, result = run(capsys, monkeypatch, wait_settle=0.01, wait_timeout=5)
-    assert code == 0 and result["process"]["age_seconds"] >= 0.01
+    code, result = run(capsys, monkeypatch, show=show, config_path=str(config), agent=dict(config_path="/nowhere"),
+                       wait_settle=1, wait_timeout=1)
+    assert code == 1 and "did not stay up as configured within 1 s" in result["msg"]
+    assert result["config"]["data"] == {"port": "443"}  # the option of its own wins over agent's
+    deprecations = str(result.get("deprecations"))
+    assert "config_path" in deprecations and "wait_settle" in deprecations and "3.0.0" in deprecations, result
 
 
 def test_not_booted_with_systemd(capsys, monkeypatch):
@@ -219,7 +218,7 @@ def test_trees_report_every_owner_below_a_folder_but_not_of_links(capsys, monkey
 def test_config_type_problem_is_the_one_agent_config_refuses(capsys, monkeypatch, tmp_path, content, problem):
     config = tmp_path / "qbee-agent.json"
     config.write_text(content)
-    code, result = run(capsys, monkeypatch, config_path=str(config))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(config)))
     assert code == 0 and result["config"]["type_problem"] == problem
 
 
@@ -228,7 +227,7 @@ def test_config_type_problem_is_the_one_agent_config_refuses(capsys, monkeypatch
 def test_config_over_64_kib_is_reported_without_its_content(capsys, monkeypatch, tmp_path):
     config = tmp_path / "qbee-agent.json"
     config.write_text('{"bootstrap_key":"s3cret","pad":"%s"}' % ("x" * 65536))
-    code, result = run(capsys, monkeypatch, config_path=str(config))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(config)))
     assert code == 0 and result["config"]["exists"] is True and result["config"]["data"] is None
     assert result["config"]["error"] == "%s is %d bytes, more than the 65536 this file can honestly be" % (
         config, os.path.getsize(config))
@@ -242,7 +241,7 @@ def test_symlinked_config_is_reported_not_followed(capsys, monkeypatch, tmp_path
         target.write_text('{"bootstrap_key":"s3cret"}')
     config = tmp_path / "qbee-agent.json"
     config.symlink_to(target)
-    code, result = run(capsys, monkeypatch, config_path=str(config))
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(config)))
     assert code == 0 and result["config"]["exists"] is True and result["config"]["data"] is None
     assert result["config"]["error"] == "%s is a symbolic link to %s; refusing to follow it" % (config, target)
     assert "s3cret" not in json.dumps(result)
@@ -252,7 +251,7 @@ def test_fifo_config_and_file_are_reported_without_waiting_for_a_writer(capsys, 
     fifo = tmp_path / "qbee-agent.json"
     os.mkfifo(fifo)
     started = time.monotonic()
-    code, result = run(capsys, monkeypatch, config_path=str(fifo), files=[str(fifo)])
+    code, result = run(capsys, monkeypatch, agent=dict(config_path=str(fifo)), files=[str(fifo)])
     assert time.monotonic() - started < 5
     assert code == 0 and result["config"]["error"] == "%s is a FIFO, not a regular file" % fifo
     assert result["files"][str(fifo)]["type"] == "other" and result["files"][str(fifo)]["content"] is None
@@ -262,7 +261,7 @@ def test_hard_linked_file_is_reported_without_its_content(capsys, monkeypatch, t
     secret = tmp_path / "shadow"
     secret.write_text("root:secret-hash:")
     os.link(secret, tmp_path / "sudoers")
-    code, result = run(capsys, monkeypatch, files=[str(tmp_path / "sudoers")], config_path=str(tmp_path / "sudoers"))
+    code, result = run(capsys, monkeypatch, files=[str(tmp_path / "sudoers")], agent=dict(config_path=str(tmp_path / "sudoers")))
     assert code == 0 and result["files"][str(tmp_path / "sudoers")]["type"] == "file"
     assert result["files"][str(tmp_path / "sudoers")]["content"] is None
     assert "has 2 hard links" in result["config"]["error"]
