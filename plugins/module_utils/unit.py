@@ -141,5 +141,3 @@ def wait_settled(module, service, settle, timeout):
         if problem is None or time.time() >= deadline:
             return unit, process, problem
         time.sleep(0.5)
-
-

@@ -80,48 +80,25 @@ options:
     type: bool
     default: false
   service:
-    description: The agent's systemd unit. Give O(agent.service) instead.
+    description: The agent's systemd unit. Deprecated, to be removed in 3.0.0; give O(agent.service) instead.
     type: str
-    deprecated:
-      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: O(agent.service)
   binary:
-    description: The agent's executable. Give O(agent.binary) instead.
+    description: The agent's executable. Deprecated, to be removed in 3.0.0; give O(agent.binary) instead.
     type: path
-    deprecated:
-      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: O(agent.binary)
   config_path:
-    description: The agent's configuration file. Give O(agent.config_path) instead.
+    description: The agent's configuration file. Deprecated, to be removed in 3.0.0; give O(agent.config_path) instead.
     type: path
-    deprecated:
-      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: O(agent.config_path)
   dropin_dir:
-    description: The folder of the unit's drop-in files. Give O(agent.dropin_dir) instead.
+    description: The folder of the unit's drop-in files. Deprecated, to be removed in 3.0.0; give O(agent.dropin_dir) instead.
     type: path
-    deprecated:
-      why: The agent's settings are one option, O(agent), shared with M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: O(agent.dropin_dir)
   wait_settle:
     description:
       - When above 0, wait as M(qbee.unprivileged.agent_wait) does with O(qbee.unprivileged.agent_wait#module:settle).
+      - Deprecated, to be removed in 3.0.0; agent_info only reads, use M(qbee.unprivileged.agent_wait).
     type: float
-    deprecated:
-      why: agent_info only reads; waiting for a restarted agent is M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: M(qbee.unprivileged.agent_wait)
   wait_timeout:
-    description: How many seconds O(wait_settle) may take in all (default 60).
+    description: How many seconds O(wait_settle) may take in all (default 60). Deprecated, to be removed in 3.0.0.
     type: int
-    deprecated:
-      why: agent_info only reads; waiting for a restarted agent is M(qbee.unprivileged.agent_wait).
-      removed_in: "3.0.0"
-      alternative: M(qbee.unprivileged.agent_wait)
 notes:
   - Values of C(bootstrap_key) and C(http_proxy_pass) in the configuration are masked.
   - The configuration file is opened without following a link and read only when it is a regular file with one
@@ -257,8 +234,7 @@ from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
     agent_type_problem, group_name, mask_secrets, owner_name, user_name)
 
 MAX_FILE_BYTES = 64 * 1024
-# The agent's four settings as options of their own, before agent: they still work, with a warning.
-DEPRECATED = ("service", "binary", "config_path", "dropin_dir", "wait_settle", "wait_timeout")
+
 
 def read_config(path):
     result = {"path": path, "exists": os.path.lexists(path), "error": None, "data": None, "type_problem": None}
