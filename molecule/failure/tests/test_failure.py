@@ -119,8 +119,8 @@ def test_nonexistent_console_shell_is_refused(host):
 
 def test_docker_without_its_group_is_refused(host):
     before = snapshot(host)
-    rc, output = apply(host, qbee_test_roles=["docker"], qbee_agent_docker_state="present")
-    assert rc != 0 and 'this host has no "docker" group' in output, output
+    rc, output = apply(host, qbee_test_roles=["docker"], qbee_agent_docker_enabled=True)
+    assert rc != 0 and 'qbee_agent_docker_enabled is true, but this host has no "docker" group' in output, output
     assert_unchanged_and_running(host, before)
 
 
@@ -164,6 +164,8 @@ def test_agent_that_cannot_start_unprivileged_is_rolled_back_to_root(host):
         rc, output = apply(host, qbee_test_roles=["remote_console"], qbee_agent_remote_console_state="absent",
                            qbee_agent_restart_timeout=15)
         assert rc != 0, output
+        # The role's state variable of 1.x still works, with a deprecation warning.
+        assert "qbee_agent_remote_console_state is deprecated: set qbee_agent_remote_console_enabled" in output, output
         assert "qbee-agent did not come up as configured" in output, output
         # The run's change (the console drop-in removed) is put back first; the
         # agent cannot start unprivileged even so, so root mode is the last resort.
