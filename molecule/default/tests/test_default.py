@@ -282,7 +282,7 @@ def test_verify_writes_the_fleet_report_as_json(host):
     row = [r for r in report["results"] if r["host"] == host.backend.get_hostname()][0]
     assert row["ok"] is True and row["problems"] == [] and row["unprivileged"] is True
     assert row["user"] == "qbee-agent" and row["sudoers_profile"] == "least"
-    assert sorted(row["features"]) == ["docker", "elevation", "podman", "remote_console", "tpm"]
-    assert row["features"]["docker"] is row["features"]["tpm"] is row["features"]["elevation"] is True
+    assert sorted(row["features"]) == ["base", "docker", "podman", "remote_console", "sudoers", "tpm"]
+    assert all(row["features"][name] is True for name in ("base", "remote_console", "docker", "tpm", "sudoers"))
     assert row["dropins"][0] == "10-unprivileged.conf" and "30-docker.conf" in row["dropins"]
     assert row["elevation_command"] == ["/usr/bin/sudo", "-n", CHECKER]
