@@ -14,8 +14,8 @@ description:
   - Turns the value of a feature switch such as C(qbee_agent_docker_enabled) into C(present), C(absent) or
     C(auto), the three states the roles work with, and fails naming the variable when the value is none of
     true, false and auto.
-  - True is C(true), C(yes), C(on) or C(1) (any case) and C(present); false is C(false), C(no), C(off) or C(0)
-    and C(absent); C(auto) only where O(auto) allows it.
+  - True and false are what Ansible takes for booleans (C(true), C(yes), C(on), C(y), C(t), C(1) and their
+    opposites, any case), and C(present) and C(absent); C(auto) only where O(auto) allows it.
   - With O(old), the role's state variable of 1.x (C(qbee_agent_docker_state), present, absent or auto) is used
     instead, with a deprecation warning.
 author:
@@ -54,10 +54,11 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible.utils.display import Display
 
-TRUE = ("true", "yes", "on", "1", "present")
-FALSE = ("false", "no", "off", "0", "absent")
+TRUE = frozenset(str(v).lower() for v in BOOLEANS_TRUE) | {"present"}
+FALSE = frozenset(str(v).lower() for v in BOOLEANS_FALSE) | {"absent"}
 
 
 def switch(value, name, auto=True, old=None, old_name=None):

@@ -46,9 +46,9 @@ options:
     type: int
     default: 60
   journal_lines:
-    description: How many of the unit's last journal lines to return when the agent is up (20 when it is not).
+    description: How many of the unit's last journal lines to return when the agent does not stay up (0 for 20).
     type: int
-    default: 0
+    default: 20
 """
 
 EXAMPLES = r"""
@@ -82,7 +82,7 @@ waited:
   returned: when systemd is booted
   type: float
 journal:
-  description: The unit's last journal lines (the last 20 when the agent did not stay up).
+  description: The unit's last O(journal_lines) journal lines when the agent did not stay up, else none.
   returned: always
   type: list
   elements: str
@@ -119,7 +119,7 @@ def main():
     started = time.time()
     unit, process, problem = units.wait_settled(module, service, params["settle"], params["timeout"])
     result = dict(changed=False, unit=unit, process=process, waited=round(time.time() - started, 1),
-                  journal=units.read_journal(module, service, 20 if problem else params["journal_lines"]))
+                  journal=units.read_journal(module, service, (params["journal_lines"] or 20) if problem else 0))
     if problem:
         module.fail_json(msg="%s did not stay up as configured within %d s: %s" % (service, params["timeout"], problem),
                          **result)

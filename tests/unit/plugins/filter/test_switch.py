@@ -8,14 +8,16 @@ from ansible_collections.qbee.unprivileged.plugins.filter import switch as plugi
 
 @pytest.mark.parametrize("value, state", [
     (True, "present"), ("true", "present"), ("Yes", "present"), ("on", "present"), (1, "present"), ("present", "present"),
+    ("y", "present"), ("T", "present"),
     (False, "absent"), ("False", "absent"), ("no", "absent"), ("off", "absent"), (0, "absent"), ("absent", "absent"),
+    ("n", "absent"), ("f", "absent"),
     ("auto", "auto"), (" AUTO ", "auto"),
 ])
 def test_values_become_states(value, state):
     assert plugin.switch(value, "qbee_agent_docker_enabled") == state
 
 
-@pytest.mark.parametrize("value", ["maybe", "", None, 2, ["true"], {"a": 1}])
+@pytest.mark.parametrize("value", ["maybe", "", None, 2, 1.0, "1.0", ["true"], {"a": 1}])
 def test_anything_else_is_refused_naming_the_variable(value):
     with pytest.raises(AnsibleFilterError, match=r"^qbee_agent_docker_enabled must be true, false or auto, got "):
         plugin.switch(value, "qbee_agent_docker_enabled")

@@ -70,12 +70,19 @@ def test_reports_sudo_grants_once_up(capsys, monkeypatch):
         return {"grants": [], "foreign": ["(ALL) ALL"], "missing": []}
 
     monkeypatch.setattr(sudo_utils, "read_grants", read_grants)
-    code, result, _calls = run(capsys, monkeypatch, settle=0, timeout=5, sudo=["/usr/bin/sudo"], sudo_user="qbee-agent",
-                               sudo_rules="qbee-agent ALL=(root) NOPASSWD: /x", sudo_foreign="warn", journal_lines=2)
+    code, result, calls = run(capsys, monkeypatch, settle=0, timeout=5, sudo=["/usr/bin/sudo"], sudo_user="qbee-agent",
+                              sudo_rules="qbee-agent ALL=(root) NOPASSWD: /x", sudo_foreign="warn", journal_lines=2)
     assert code == 0 and result["sudo"]["foreign"] == ["(ALL) ALL"]
     assert seen == [(["/usr/bin/sudo"], "qbee-agent", "qbee-agent ALL=(root) NOPASSWD: /x", None)]
     assert "sudo grants qbee-agent more than this collection's rules: (ALL) ALL" in str(result["warnings"])
-    assert result["journal"] == ["line one", "line two"]
+    assert result["journal"] == [] and not [c for c in calls if c[0].endswith("journalctl")]  # up: no journal read
+
+
+def test_journal_lines_is_how_many_lines_a_failure_shows(capsys, monkeypatch):
+    show = SHOW.format(state="failed", pid=0, user="")
+    code, result, calls = run(capsys, monkeypatch, [show], settle=0, timeout=0, journal_lines=5)
+    assert code == 1 and "the unit is failed (running)" in result["msg"]
+    assert ["/bin/journalctl", "-u", "qbee-agent.service", "-n", "5", "--no-pager", "-o", "short-iso"] in calls
 
 
 def test_without_systemd_it_fails_saying_so(capsys, monkeypatch):
