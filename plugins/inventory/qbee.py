@@ -173,6 +173,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import time
 from datetime import datetime
 from urllib.error import HTTPError, URLError
@@ -254,8 +255,10 @@ def address(value):
     The device reports its addresses (ipv4_first) and the platform the one it saw (remoteaddr): both are IP
     addresses, so a name is never taken (a name can resolve to anything, the controller included), nor a
     short or numeric form ("127.1", "2130706433") that the resolver would read as one. Nor is an address of
-    the controller: loopback, unspecified, multicast, an IPv4-mapped IPv6 address of those, or an IPv6
-    address with a zone (fe80::1%eth0, which names one of the controller's interfaces).
+    the controller: loopback, unspecified, multicast, link-local (169.254.169.254 is a cloud's metadata
+    service), an IPv4-mapped IPv6 address of those, an IPv6 address with a zone (fe80::1%eth0, which names
+    one of the controller's interfaces), or any address of the controller's own (its LAN address, 172.17.0.1
+    of a Docker host), which this machine can bind to.
     """
     if not isinstance(value, str) or not value:
         return None
@@ -266,10 +269,23 @@ def address(value):
     if getattr(ip, "scope_id", None):
         return None
     mapped = getattr(ip, "ipv4_mapped", None)
-    if any(candidate.is_loopback or candidate.is_unspecified or candidate.is_multicast
+    if any(candidate.is_loopback or candidate.is_unspecified or candidate.is_multicast or candidate.is_link_local
            for candidate in (ip, mapped) if candidate is not None):
         return None
+    if is_own_address(mapped or ip):
+        return None
     return str(ip)
+
+
+def is_own_address(ip):
+    """True when ip is one of this machine's (the controller's) addresses: only those can be bound to."""
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(ip), 0))
+    except OSError:
+        return False
+    return True
 
 
 def epoch_seconds(value):
@@ -464,13 +480,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             parent = name
         return parent
 
-    def _host_name(self, device, claims, taken):
+    def _host_name(self, device, claims, known, taken):
         """The first of hostnames that can name this device, else None.
 
-        A name is taken only when this device alone claims it (claims counts, per name, the listed devices
-        whose title, node ID or UUID it is), so that no device can take another's name first. A name that
-        means the controller (localhost, 127.0.0.1, ::1) or that already names a host (of an inventory
-        source read earlier) is never taken: variables set on it would take over that host's connection.
+        A name is taken only when this device alone claims it (claims counts, per name in lower case, the
+        devices the API returned whose title, node ID or UUID it is), so that no device can take another's
+        name first. A name that means the controller (localhost, 127.0.0.1, ::1) or that already names a host
+        (known: the lower-case names of the hosts of an inventory source read earlier, and of the devices
+        named so far) is never taken: variables set on it would take over that host's connection.
         Each name passed over for that is added to taken, for one warning.
         """
         for choice in self.get_option("hostnames"):
@@ -479,7 +496,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             if not (_HOSTNAME if choice == "title" else NODE_ID).fullmatch(value):
                 continue
-            if claims.get(value) != 1 or is_local_name(value) or value in self.inventory.hosts:
+            # Case does not tell names apart (DNS, people, host_vars/ on a case-insensitive file system).
+            if claims.get(value.lower()) != 1 or is_local_name(value) or value.lower() in known:
                 taken.append(value)
                 continue
             return value
@@ -498,13 +516,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for device in devices:
             if not isinstance(device, dict) or not isinstance(device.get("node_id"), str) or not device["node_id"]:
                 raise QbeeApiError("the qbee API returned a device without a node_id: %s" % json.dumps(device)[:200])
+            # Every device the API returned claims its names, listed or not: an offline device's
+            # name (and its host_vars) must not go to another device while it is offline.
+            for value in set(device.get(key).lower() for key in ("title", "node_id", "uuid")
+                             if isinstance(device.get(key), str)):
+                claims[value] = claims.get(value, 0) + 1
             if only_online and device.get("status") != "online":
                 continue
             listed.append(device)
-            for value in set(device.get(key) for key in ("title", "node_id", "uuid")):
-                if isinstance(value, str):
-                    claims[value] = claims.get(value, 0) + 1
         path_names, tag_names, unnamed, no_address, bad_ids, taken = {}, {}, [], [], [], []
+        known = set(host.lower() for host in self.inventory.hosts)
         # Each tag, status and flavour is made a group name (and the group created) once, not once per host.
         value_groups = {}
         self._add_group(ALL_GROUP)
@@ -515,10 +536,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not NODE_ID.fullmatch(node_id):
                 bad_ids.append(json.dumps(node_id)[:80])
                 continue
-            name = self._host_name(device, claims, taken)
+            name = self._host_name(device, claims, known, taken)
             if name is None:
                 unnamed.append(node_id)
                 continue
+            known.add(name.lower())
             system = device.get("system") if isinstance(device.get("system"), dict) else {}
             tags = [t for t in (device.get("tags") or []) if isinstance(t, str)]
             titles = [t for t in (device.get("ancestors_titles") or []) if isinstance(t, str)]

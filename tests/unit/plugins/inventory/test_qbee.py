@@ -437,7 +437,7 @@ def test_a_device_cannot_point_the_connection_at_the_controller(reported):
     assert plugin.address(reported) is None
 
 
-@pytest.mark.parametrize("reported", ["10.0.0.1", "2001:db8::1", "fe80::1", "203.0.113.9"])
+@pytest.mark.parametrize("reported", ["10.0.0.1", "2001:db8::1", "203.0.113.9", "192.0.2.77"])
 def test_addresses_of_the_device_itself_are_taken(reported):
     assert plugin.address(reported) == reported
 
@@ -467,3 +467,38 @@ def test_a_uuid_that_could_be_an_ssh_option_never_names_a_host(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(json.loads(proc.stdout)["_meta"]["hostvars"]) == ["00000000-0000-4000-8000-000000000002"]
     assert "1 qbee devices have none of the host names in hostnames (title, uuid)" in proc.stderr
+
+
+def own_address():
+    """An address of this machine other than loopback, as the kernel would use it to leave."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: UDP connect only picks the route
+        return probe.getsockname()[0]
+
+
+def test_the_controllers_own_addresses_are_not_taken(monkeypatch):
+    """Found by the fifth attack review: the controller's LAN address or 172.17.0.1 of a Docker host point
+    the play at the controller, and 169.254.169.254 at a cloud's metadata service."""
+    mine = own_address()
+    assert plugin.is_own_address(plugin.ipaddress.ip_address(mine)) is True
+    assert plugin.address(mine) is None and plugin.address("::ffff:" + mine) is None
+    assert plugin.is_own_address(plugin.ipaddress.ip_address("192.0.2.77")) is False
+    assert plugin.address("169.254.169.254") is None and plugin.address("fe80::1") is None
+
+
+def test_an_offline_device_keeps_its_name_and_case_does_not_tell_names_apart(tmp_path):
+    """Found by the fifth attack review: the real web1 offline, a device titled web1 must not take its
+    host_vars; nor may WEB1 stand beside a static web1, or two devices be web1 and WEB1."""
+    static = tmp_path / "static.ini"
+    static.write_text("bastion ansible_host=192.0.2.10\n")
+    fleet = [device(1, node_id=node(1), title="web1", status="offline"), device(2, node_id=node(2), title="web1"),
+             device(3, node_id=node(3), title="BASTION"), device(4, node_id=node(4), title="db1"),
+             device(5, node_id=node(5), title="DB1"), device(6, node_id=node(6), title="app1")]
+    with FakeQbeeApi({"tok-case": Fleet(fleet)}, {}) as server:
+        source = {"plugin": "qbee.unprivileged.qbee", "base_url": server.base_url, "connection": "direct"}
+        proc, _cpu = run_inventory(tmp_path, source, {"QBEE_TOKEN": "tok-case"}, first=[static])
+    assert proc.returncode == 0, proc.stderr
+    hosts = sorted(json.loads(proc.stdout)["_meta"]["hostvars"])
+    assert hosts == sorted(["bastion", node(2), node(3), node(4), node(5), "app1"])
+    assert "4 qbee device names were not taken" in proc.stderr
