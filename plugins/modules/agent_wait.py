@@ -104,7 +104,7 @@ def main():
             agent=units.AGENT_SPEC,
             settle=dict(type="float", default=3),
             timeout=dict(type="int", default=60),
-            journal_lines=dict(type="int", default=0),
+            journal_lines=dict(type="int", default=20),
             **sudo.SUDO_SPEC
         ),
         supports_check_mode=True,
