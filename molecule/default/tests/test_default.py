@@ -271,6 +271,18 @@ def test_verify_playbook_passes_and_writes_nothing(host):
     assert start_count(host) == starts and host.file(CONFIG).content_string == config
 
 
+def test_site_refuses_to_run_after_verify_in_the_same_run(host):
+    """verify's defaults are facts that outlive its play: a site play after it would obey them, not its own."""
+    playbook = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "verify-then-site.yml")
+    starts = start_count(host)
+    config = host.file(CONFIG).content_string
+    rc, output = run_playbook(playbook, limit=host.backend.get_hostname())
+    assert rc != 0, output
+    assert "All 1 devices run qbee-agent as configured." in output
+    assert "nothing was changed: the verify playbook ran earlier in this ansible-playbook run" in output, output
+    assert start_count(host) == starts and host.file(CONFIG).content_string == config
+
+
 def test_verify_writes_the_fleet_report_as_json(host):
     """qbee_agent_report_path: the table's rows as data, on the controller, for a dashboard or CI."""
     rc, output = audit()
