@@ -258,7 +258,7 @@ def address(value):
     the controller: loopback, unspecified, multicast, link-local (169.254.169.254 is a cloud's metadata
     service), an IPv4-mapped IPv6 address of those, an IPv6 address with a zone (fe80::1%eth0, which names
     one of the controller's interfaces), or any address of the controller's own (its LAN address, 172.17.0.1
-    of a Docker host), which this machine can bind to.
+    of a Docker host), as this machine's network namespace sees them.
     """
     if not isinstance(value, str) or not value:
         return None
@@ -278,14 +278,19 @@ def address(value):
 
 
 def is_own_address(ip):
-    """True when ip is one of this machine's (the controller's) addresses: only those can be bound to."""
+    """True when ip is one of this machine's (the controller's) addresses.
+
+    The kernel picks ip itself as the source for a connection to ip only when ip is its own; a UDP connect
+    sends nothing. (A bind would do on most machines, but succeeds for every address where non-local binds
+    are allowed, as on keepalived and HAProxy hosts.) An address the kernel has no route to is not its own.
+    """
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((str(ip), 0))
-    except OSError:
+            probe.connect((str(ip), 9))
+            return ipaddress.ip_address(probe.getsockname()[0].split("%")[0]) == ip
+    except (OSError, ValueError):
         return False
-    return True
 
 
 def epoch_seconds(value):
@@ -606,8 +611,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if taken:
             taken = list(dict.fromkeys(taken))
             self.display.warning("%d qbee device names were not taken, the next of hostnames was tried: each is "
-                                 "claimed by more than one device, names the controller or names a host already "
-                                 "in the inventory: %s" % (len(taken), ", ".join(taken[:10])))
+                                 "claimed by more than one device (names compared without case, offline devices "
+                                 "included), names the controller or names a host already in the inventory: %s"
+                                 % (len(taken), ", ".join(taken[:10])))
         if no_address:
             self.display.warning("%d qbee devices reported no IP address for connection: direct (or only one of the "
                                  "controller's) and are left out: %s" % (len(no_address), ", ".join(no_address[:10])))
