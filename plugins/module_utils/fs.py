@@ -238,27 +238,86 @@ def remove_file(path):
         os.close(dir_fd)
 
 
-def set_attributes(path, uid=None, gid=None, mode=None):
-    """Give an existing regular file (one link) this owner, group and mode; the (uid, gid, mode) it had."""
-    dir_fd, fd, st = open_leaf(path)
+
+# ---- folders ------------------------------------------------------------------------------
+
+def lstat_leaf(path):
+    """The lstat of path's last component (never followed), reached as open_dir reaches its folder; None when missing."""
     try:
-        if fd is None:
-            raise UnsafePath("%s does not exist" % path)
-        check_regular(path, st)
-        want_uid = st.st_uid if uid is None else uid
-        want_gid = st.st_gid if gid is None else gid
-        if (want_uid, want_gid) != (st.st_uid, st.st_gid):
-            os.fchown(fd, want_uid, want_gid)
-        if mode is not None and stat.S_IMODE(st.st_mode) != mode:
-            os.fchmod(fd, mode)
-        return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
-    except OSError as exc:
-        raise UnsafePath("cannot set the owner or mode of %s: %s" % (path, exc.strerror or exc))
+        dir_fd = open_dir(os.path.dirname(path) or "/")
+    except Missing:
+        return None
+    try:
+        return _lstat_at(dir_fd, os.path.basename(path))
     finally:
-        if fd is not None:
-            os.close(fd)
         os.close(dir_fd)
 
+
+def describe_path(path):
+    """What is at path, for a message (describe, from its folder reached as open_dir reaches it)."""
+    try:
+        dir_fd = open_dir(os.path.dirname(path) or "/")
+    except UnsafePath as exc:
+        return "unreachable (%s)" % exc
+    try:
+        return describe(dir_fd, os.path.basename(path), path)
+    finally:
+        os.close(dir_fd)
+
+
+def make_dir(path, mode, uid, gid):
+    """Create the folder path (its parent must exist), owner and mode set on its descriptor; never through a link."""
+    dir_fd = open_dir(os.path.dirname(path) or "/")
+    name = os.path.basename(path)
+    try:
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        fd = os.open(name, _DIR, dir_fd=dir_fd)
+        try:
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.fsync(dir_fd)
+    except OSError as exc:
+        raise UnsafePath("cannot create the folder %s: %s" % (path, exc.strerror or exc))
+    finally:
+        os.close(dir_fd)
+
+
+def set_dir_attributes(path, uid, gid, mode):
+    """Give the existing folder path (not a link) this owner, group and mode."""
+    dir_fd = open_dir(os.path.dirname(path) or "/")
+    try:
+        fd = os.open(os.path.basename(path), _DIR, dir_fd=dir_fd)
+    except OSError as exc:
+        what = describe(dir_fd, os.path.basename(path), path)
+        os.close(dir_fd)
+        raise UnsafePath("cannot set the owner or mode of the folder %s (%s): %s" % (path, what, exc.strerror))
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    except OSError as exc:
+        raise UnsafePath("cannot set the owner or mode of the folder %s: %s" % (path, exc.strerror or exc))
+    finally:
+        os.close(fd)
+        os.close(dir_fd)
+
+
+def remove_empty_dir(path):
+    """Remove the folder path if it is empty; True when removed, False when missing or not empty."""
+    try:
+        dir_fd = open_dir(os.path.dirname(path) or "/")
+    except Missing:
+        return False
+    try:
+        os.rmdir(os.path.basename(path), dir_fd=dir_fd)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise UnsafePath("cannot remove the folder %s: %s" % (path, exc.strerror or exc))
+    finally:
+        os.close(dir_fd)
 
 # ---- trees --------------------------------------------------------------------------------
 

@@ -78,10 +78,11 @@ class Journal(object):
         return result
 
     def record(self, entry):
-        """Add an entry; a file entry is kept only for the first change of that file since the last commit."""
+        """Add an entry; a file or folder entry is kept only for the first change of it since the last commit."""
         self._ensure()
         existing = self.entries()
-        if entry["kind"] == "file" and any(e["kind"] == "file" and e["path"] == entry["path"] for e in existing):
+        if entry["kind"] in ("file", "dir") and any(e["kind"] == entry["kind"] and e["path"] == entry["path"]
+                                                     for e in existing):
             return
         number = max([int(e["_name"].split("-", 1)[0]) for e in existing] + [0]) + 1
         name = "%05d-%s.json" % (number, entry["kind"])
@@ -94,6 +95,14 @@ class Journal(object):
         else:
             self.record({"kind": "file", "path": path, "existed": True,
                          "content": base64.b64encode(data).decode("ascii"),
+                         "uid": st.st_uid, "gid": st.st_gid, "mode": stat.S_IMODE(st.st_mode)})
+
+    def record_dir(self, path, st):
+        """The folder at path as it is now: its fstat, or None when this run creates it."""
+        if st is None:
+            self.record({"kind": "dir", "path": path, "existed": False})
+        else:
+            self.record({"kind": "dir", "path": path, "existed": True,
                          "uid": st.st_uid, "gid": st.st_gid, "mode": stat.S_IMODE(st.st_mode)})
 
     def commit(self):
@@ -121,6 +130,13 @@ def undo_entry(entry, run_command):
             return ("removed %s" % entry["path"]) if fs.remove_file(entry["path"]) else "%s stays absent" % entry["path"]
         fs.replace_file(entry["path"], base64.b64decode(entry["content"]), entry["mode"], entry["uid"], entry["gid"])
         return "restored %s" % entry["path"]
+    if kind == "dir":
+        if not entry["existed"]:
+            if fs.remove_empty_dir(entry["path"]):
+                return "removed the folder %s" % entry["path"]
+            return "left the folder %s (not empty, or gone)" % entry["path"]
+        fs.set_dir_attributes(entry["path"], entry["uid"], entry["gid"], entry["mode"])
+        return "gave the folder %s its owner and mode back" % entry["path"]
     if kind == "owners":
         restored, skipped = fs.give_back(entry["top"], entry["changes"])
         return "gave %d entries under %s their owners back%s" % (

@@ -119,133 +119,24 @@ content_changed:
   sample: false
 """
 
-import grp
-import os
-import pwd
-import re
-import stat
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.qbee.unprivileged.plugins.module_utils import declared
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
-
-MAX_BYTES = 1024 * 1024
-
-
-def octal_mode(module):
-    """The mode asked for as an int, or None. Only octal modes: the file is created with it."""
-    mode = module.params["mode"]
-    if mode is None or isinstance(mode, int):
-        return mode
-    if not re.fullmatch(r"0?[0-7]{3,4}", str(mode)):
-        module.fail_json(msg="mode must be an octal string such as \"0644\", got %r" % (mode,))
-    return int(str(mode), 8)
-
-
-def resolve_id(module, name, kind):
-    """uid or gid of a name or number; None when not asked for or (check mode) not there yet."""
-    if name is None:
-        return None
-    if name.isdigit():
-        return int(name)
-    try:
-        return pwd.getpwnam(name).pw_uid if kind == "owner" else grp.getgrnam(name).gr_gid
-    except KeyError:
-        if module.check_mode:
-            return None
-        module.fail_json(msg="%s %s does not exist on this host; nothing was changed" % (kind, name))
-
-
-def validate(module, path, data, mode):
-    """Run the validate command on a copy of data beside path; fail (nothing changed) when it refuses it."""
-    command = module.params["validate"]
-    if "%s" not in command:
-        module.fail_json(msg="validate must contain %%s for the file's path: %s" % command)
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        return  # check mode with a folder still to be made: nothing to validate against yet
-    tmp = os.path.join(folder, ".%s.%d.validate" % (os.path.basename(path), os.getpid()))
-    try:
-        fs.replace_file(tmp, data, mode if mode is not None else 0o600, 0, 0)
-        try:
-            argv = command % tmp
-        except (TypeError, ValueError):
-            module.fail_json(msg="validate may hold %%s once and no other %%; write %%%% for a literal %%: %s" % command)
-        rc, out, err = module.run_command(argv)
-    finally:
-        try:
-            fs.remove_file(tmp)
-        except fs.UnsafePath:
-            pass
-    if rc != 0:
-        module.fail_json(msg="the new content of %s failed validation (%s), so nothing was changed: %s"
-                         % (path, command % "<new file>", (to_text(err) or to_text(out)).strip().replace(tmp, "<new file>")),
-                         rc=rc)
-
-
-def attributes_text(uid, gid, mode):
-    return "owner: %s\ngroup: %s\nmode: %s\n" % (uid, gid, "%04o" % mode if mode is not None else "-")
-
-
-def present(module, path, current, st, journal, result, diffs):
-    mode = octal_mode(module)
-    uid = resolve_id(module, module.params["owner"], "owner")
-    gid = resolve_id(module, module.params["group"], "group")
-    data = to_bytes(module.params["content"], errors="surrogate_or_strict")
-    if module.params["validate"] and current != data:
-        validate(module, path, data, mode)
-    new_uid = uid if uid is not None else (st.st_uid if st else 0)
-    new_gid = gid if gid is not None else (st.st_gid if st else 0)
-    new_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
-    if current != data:
-        result.update(changed=True, content_changed=True)
-        diffs.append(dict(before=to_text(current or b"", errors="surrogate_or_replace"), after=to_text(data),
-                          before_header=path if current is not None else path + " (absent)", after_header=path))
-        if not os.path.isdir(os.path.dirname(path) or "/"):
-            if not module.check_mode:
-                module.fail_json(msg="cannot write %s: its folder %s does not exist" % (path, os.path.dirname(path)))
-            return
-        if not module.check_mode:
-            if journal:
-                journal.record_file(path, current, st)
-            fs.replace_file(path, data, new_mode, new_uid, new_gid)
-        return
-    old = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
-    new = (new_uid, new_gid, new_mode)
-    if (uid is None and module.params["owner"]) or (gid is None and module.params["group"]) or old != new:
-        result["changed"] = True
-        diffs.append(dict(before=attributes_text(*old), after=attributes_text(*new),
-                          before_header=path + " (attributes)", after_header=path + " (attributes)"))
-        if not module.check_mode:
-            if journal:
-                journal.record_file(path, current, st)
-            fs.set_attributes(path, *new)
 
 
 def run(module):
-    path = module.params["path"]
-    state = module.params["state"]
-    result = dict(changed=False, path=path, state=state, content_changed=False)
-    journal = Journal(module.params["journal"]) if module.params["journal"] else None
-    try:
-        current, st = fs.read_regular(path, MAX_BYTES)
-    except fs.UnsafePath as exc:
-        module.fail_json(msg="%s; nothing was changed" % to_native(exc))
-    diffs = []
-    if state == "absent":
-        if current is not None:
-            result.update(changed=True, content_changed=True,
-                          diff=dict(before=to_text(current, errors="surrogate_or_replace"), after="",
-                                    before_header=path, after_header=path + " (absent)"))
-            if not module.check_mode:
-                if journal:
-                    journal.record_file(path, current, st)
-                fs.remove_file(path)
-        return result
-    present(module, path, current, st, journal, result, diffs)
-    if diffs:
-        result["diff"] = diffs
+    params = module.params
+    entry = dict((key, params[key]) for key in ("path", "content", "owner", "group", "mode", "validate"))
+    entry["state"] = "file" if params["state"] == "present" else "absent"
+    (plan,) = declared.plan([entry], module.check_mode, module.run_command)
+    if not module.check_mode:
+        declared.apply([plan], Journal(params["journal"]) if params["journal"] else None)
+    result = dict(changed=plan.action is not None, path=plan.path, state=params["state"],
+                  content_changed=bool(set(plan.differs) & {"absent", "present", "content"}))
+    if plan.diff is not None:
+        # One diff for a removal, a list of one where the file is written (as 1.x returned them).
+        result["diff"] = plan.diff if plan.state == "absent" else [plan.diff]
     return result
 
 
@@ -266,7 +157,9 @@ def main():
     )
     try:
         result = run(module)
-    except (fs.UnsafePath, OSError) as exc:
+    except declared.Refused as exc:
+        module.fail_json(msg="%s; nothing was changed" % to_native(exc))
+    except declared.Failed as exc:
         module.fail_json(msg=to_native(exc))
     module.exit_json(**result)
 

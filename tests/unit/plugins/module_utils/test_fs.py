@@ -106,292 +106,9 @@ def test_remove_file_removes_the_link_itself_never_its_target(tmp_path, agent_di
     assert untouched(secret) and (tmp_path / "elsewhere").is_dir()
 
 
-@pytest.mark.root
-@pytest.mark.parametrize("kind", LINK_KINDS)
-def test_set_attributes_refuses_a_link_and_changes_no_target(tmp_path, agent_dir, secret, kind):
-    target = link_kinds(tmp_path, secret)[kind]
-    leaf = agent_dir / "file"
-    leaf.symlink_to(target)
-    with pytest.raises(fs.UnsafePath, match="is a symbolic link to .*; refusing to follow it"):
-        fs.set_attributes(str(leaf), SPARE_UID, SPARE_GID, 0o666)
-    assert untouched(secret)
-    assert os.stat(tmp_path / "elsewhere").st_uid == 0
-
-
-def test_open_leaf_of_a_missing_file_is_no_descriptor(agent_dir):
-    dir_fd, fd, st = fs.open_leaf(str(agent_dir / "none"))
-    os.close(dir_fd)
-    assert (fd, st) == (None, None)
-
-
-def test_read_regular_of_a_missing_file_or_folder_is_none(tmp_path):
-    assert fs.read_regular(str(tmp_path / "none")) == (None, None)
-    assert fs.read_regular(str(tmp_path / "no-folder" / "none")) == (None, None)
-
-
-def test_remove_file_of_what_is_not_there_is_false(tmp_path):
-    assert fs.remove_file(str(tmp_path / "none")) is False
-    assert fs.remove_file(str(tmp_path / "no-folder" / "none")) is False
-
-
-def test_remove_file_refuses_a_folder(agent_dir):
-    (agent_dir / "sub").mkdir()
-    with pytest.raises(fs.UnsafePath, match="is a folder; refusing to remove it"):
-        fs.remove_file(str(agent_dir / "sub"))
-    assert (agent_dir / "sub").is_dir()
-
-
-# ---- what is not a regular file with one link ----------------------------------------------------
-
-def test_read_regular_refuses_a_fifo_without_waiting_for_a_writer(agent_dir, no_hang):
-    fifo = agent_dir / "qbee-agent.json"
-    os.mkfifo(fifo)
-    started = time.monotonic()
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.read_regular(str(fifo))
-    assert time.monotonic() - started < 2
-    assert str(exc.value) == "%s is a FIFO, not a regular file" % fifo
-
-
-@pytest.mark.root
-def test_read_regular_refuses_a_device_node(agent_dir, no_hang):
-    device = agent_dir / "qbee-agent.json"
-    try:
-        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # what /dev/null is
-    except OSError as exc:
-        pytest.skip("cannot make a device node here: %s" % exc.strerror)
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.read_regular(str(device))
-    assert "%s is a character device" % device in str(exc.value) or "(a character device)" in str(exc.value)
-
-
-def test_read_regular_refuses_a_link_to_dev_null_as_a_link(agent_dir):
-    leaf = agent_dir / "qbee-agent.json"
-    leaf.symlink_to("/dev/null")
-    with pytest.raises(fs.UnsafePath, match="is a symbolic link to /dev/null; refusing to follow it"):
-        fs.read_regular(str(leaf))
-
-
-def test_read_regular_refuses_a_socket(agent_dir):
-    path = agent_dir / "s"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        server.bind(str(path))
-        server.listen(1)
-        with pytest.raises(fs.UnsafePath, match=r"cannot open .* \(a socket\)"):
-            fs.read_regular(str(path))
-    finally:
-        server.close()
-
-
-def test_read_regular_refuses_a_folder(agent_dir):
-    with pytest.raises(fs.UnsafePath, match="is a folder, not a regular file"):
-        fs.read_regular(str(agent_dir))
-
-
-def test_read_regular_refuses_a_hard_linked_file(agent_dir, secret):
-    leaf = agent_dir / "qbee-agent.json"
-    os.link(secret, leaf)  # what an attacker does to have root read (or re-own) the secret by another name
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.read_regular(str(leaf))
-    assert str(exc.value) == "%s has 2 hard links; refusing to use a file that is also elsewhere" % leaf
-
-
-def test_read_regular_reads_up_to_the_cap_and_refuses_one_byte_more(agent_dir):
-    leaf = agent_dir / "qbee-agent.json"
-    leaf.write_bytes(b"x" * fs.MAX_CONFIG_BYTES)
-    data, st = fs.read_regular(str(leaf))
-    assert len(data) == fs.MAX_CONFIG_BYTES and st.st_size == fs.MAX_CONFIG_BYTES
-    leaf.write_bytes(b"x" * (fs.MAX_CONFIG_BYTES + 1))
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.read_regular(str(leaf))
-    assert str(exc.value) == "%s is %d bytes, more than the %d this file can honestly be" % (
-        leaf, fs.MAX_CONFIG_BYTES + 1, fs.MAX_CONFIG_BYTES)
-
-
-def test_read_regular_stops_at_the_cap_when_the_file_grows_after_its_size_was_checked(agent_dir, fs_os):
-    leaf = agent_dir / "qbee-agent.json"
-    leaf.write_bytes(b"x" * (3 * fs.MAX_CONFIG_BYTES))
-    reads = []
-
-    def small_fstat(fd):  # the size when it was checked: the file grows after that
-        st = os.fstat(fd)
-        return os.stat_result(tuple(st)[:6] + (10,) + tuple(st)[7:]) if stat.S_ISREG(st.st_mode) else st
-
-    def read(fd, count):
-        reads.append(count)
-        return os.read(fd, count)
-
-    fs_os(fstat=small_fstat, read=read)
-    with pytest.raises(fs.UnsafePath, match="grew past %d bytes while it was read" % fs.MAX_CONFIG_BYTES):
-        fs.read_regular(str(leaf))
-    assert sum(reads) <= fs.MAX_CONFIG_BYTES + 1
-
-
-def test_read_regular_honours_a_smaller_cap(agent_dir):
-    leaf = agent_dir / "f"
-    leaf.write_bytes(b"12345")
-    assert fs.read_regular(str(leaf), max_bytes=5)[0] == b"12345"
-    with pytest.raises(fs.UnsafePath, match="is 5 bytes, more than the 4"):
-        fs.read_regular(str(leaf), max_bytes=4)
-
-
-# ---- the folders on the way ----------------------------------------------------------------------
-
-def test_open_dir_needs_an_absolute_path():
-    with pytest.raises(fs.UnsafePath, match="etc/qbee is not an absolute path"):
-        fs.open_dir("etc/qbee")
-
-
-def test_open_dir_of_a_missing_folder_raises_missing(tmp_path):
-    with pytest.raises(fs.Missing, match="%s does not exist" % (tmp_path / "a")):
-        fs.open_dir(str(tmp_path / "a" / "b"))
-
-
-def test_open_dir_refuses_a_file_on_the_way(agent_dir):
-    (agent_dir / "file").write_text("")
-    with pytest.raises(fs.UnsafePath, match="%s is a regular file, not a folder" % (agent_dir / "file")):
-        fs.open_dir(str(agent_dir / "file" / "x"))
-
-
-def same_folder(fd, path):
-    st, other = os.fstat(fd), os.stat(path)
-    os.close(fd)
-    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
-
-
-@pytest.mark.root(reason="only a link root owns is followed")
-def test_open_dir_follows_a_root_owned_link_in_a_folder_only_root_can_change(tmp_path):
-    (tmp_path / "usr" / "lib").mkdir(parents=True)
-    os.chmod(tmp_path, 0o755)
-    (tmp_path / "lib").symlink_to("usr/lib")  # as merged-/usr has /lib -> usr/lib
-    (tmp_path / "up").symlink_to("usr/lib/../../usr")  # relative targets resolve from the link's folder
-    assert same_folder(fs.open_dir(str(tmp_path / "lib")), tmp_path / "usr" / "lib")
-    assert same_folder(fs.open_dir(str(tmp_path / "up" / "lib")), tmp_path / "usr" / "lib")
-
-
-@pytest.mark.root
-def test_open_dir_refuses_a_link_in_a_folder_the_agent_owns(tmp_path, agent_dir):
-    (tmp_path / "elsewhere").mkdir()
-    (agent_dir / "cache").symlink_to(tmp_path / "elsewhere")  # root's link, but in the agent's folder
-    os.chown(agent_dir, SPARE_UID, SPARE_GID)
-    os.chmod(agent_dir, 0o755)
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.open_dir(str(agent_dir / "cache"))
-    assert str(exc.value) == "%s is a symbolic link (to %s) in a folder that users other than root can change" % (
-        agent_dir / "cache", tmp_path / "elsewhere")
-    with pytest.raises(fs.UnsafePath, match="in a folder that users other than root can change"):
-        fs.replace_file(str(agent_dir / "cache" / "f"), b"x", 0o600, *ME)
-    assert list((tmp_path / "elsewhere").iterdir()) == []
-
-
-@pytest.mark.root
-def test_open_dir_refuses_a_link_the_agent_owns_even_in_roots_folder(tmp_path):
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
-    os.lchown(tmp_path / "link", SPARE_UID, SPARE_GID)
-    with pytest.raises(fs.UnsafePath, match="in a folder that users other than root can change"):
-        fs.open_dir(str(tmp_path / "link"))
-
-
-@pytest.mark.root(reason="only a link root owns is followed")
-@pytest.mark.parametrize("mode, followed", [(0o775, False), (0o757, False), (0o1777, True), (0o755, True)],
-                         ids=["0775", "0757", "1777", "0755"])
-def test_open_dir_follows_links_only_in_folders_others_cannot_write_or_that_are_sticky(tmp_path, mode, followed):
-    holder = tmp_path / "holder"
-    (tmp_path / "real").mkdir()
-    holder.mkdir()
-    (holder / "link").symlink_to(tmp_path / "real")
-    os.chmod(holder, mode)
-    if followed:
-        assert same_folder(fs.open_dir(str(holder / "link")), tmp_path / "real")
-    else:
-        with pytest.raises(fs.UnsafePath, match="in a folder that users other than root can change"):
-            fs.open_dir(str(holder / "link"))
-
-
-@pytest.mark.root(reason="only a link root owns is followed")
-def test_open_dir_gives_up_on_a_loop_of_links(tmp_path):
-    (tmp_path / "a").symlink_to("b")
-    (tmp_path / "b").symlink_to("a")
-    with pytest.raises(fs.UnsafePath) as exc:
-        fs.open_dir(str(tmp_path / "a"))
-    assert str(exc.value) == "%s: more than %d symbolic links on the way (a loop?)" % (tmp_path / "a", fs.MAX_LINKS)
-
-
-@pytest.mark.root
-def test_open_dir_refuses_a_folder_swapped_for_a_link_while_it_walks(tmp_path, agent_dir, fs_os):
-    """The agent replaces a folder on the way by a link between root's looks: the open itself refuses it."""
-    os.chown(agent_dir, SPARE_UID, SPARE_GID)
-    (agent_dir / "conf.d").mkdir()
-    (tmp_path / "elsewhere").mkdir()
-
-    def swapping_open(name, flags, *args, **kwargs):
-        if name == "conf.d" and (agent_dir / "conf.d").is_dir() and not (agent_dir / "conf.d").is_symlink():
-            (agent_dir / "conf.d").rmdir()
-            (agent_dir / "conf.d").symlink_to(tmp_path / "elsewhere")
-        return os.open(name, flags, *args, **kwargs)
-
-    fs_os(open=swapping_open)
-    with pytest.raises(fs.UnsafePath, match="in a folder that users other than root can change"):
-        fs.replace_file(str(agent_dir / "conf.d" / "x.conf"), b"x", 0o644, *ME)
-    assert list((tmp_path / "elsewhere").iterdir()) == []
-
-
-# ---- replace_file -------------------------------------------------------------------------------
-
-@pytest.mark.root
-def test_replace_file_sets_owner_and_mode_and_leaves_no_temporary_file(agent_dir):
-    leaf = agent_dir / "qbee-agent.json"
-    leaf.write_text("old")
-    fs.replace_file(str(leaf), b"new", 0o640, SPARE_UID, SPARE_GID)
-    assert untouched(leaf, b"new", SPARE_UID, SPARE_GID, 0o640)
-    assert sorted(p.name for p in agent_dir.iterdir()) == ["qbee-agent.json"]
-
-
-def test_replace_file_leaves_the_other_name_of_a_hard_linked_file_alone(agent_dir, secret):
-    leaf = agent_dir / "qbee-agent.json"
-    os.link(secret, leaf)
-    fs.replace_file(str(leaf), b"new", 0o600, *ME)
-    assert leaf.read_bytes() == b"new" and os.lstat(leaf).st_nlink == 1
-    assert untouched(secret)
-
-
-def test_replace_file_never_writes_through_a_link_planted_at_its_temporary_name(agent_dir, secret):
-    leaf = agent_dir / "qbee-agent.json"
-    planted = agent_dir / (".qbee-agent.json.%d.0.tmp" % os.getpid())
-    planted.symlink_to(secret)  # the first name replace_file tries
-    fs.replace_file(str(leaf), b"new", 0o600, *ME)
-    assert leaf.read_bytes() == b"new" and untouched(secret) and planted.is_symlink()
-
-
-def test_replace_file_refuses_a_folder_at_its_name_and_leaves_no_temporary_file(agent_dir):
-    (agent_dir / "sub").mkdir()
-    with pytest.raises(fs.UnsafePath, match="cannot write a new .*sub: .*; the original is unchanged"):
-        fs.replace_file(str(agent_dir / "sub"), b"x", 0o600, *ME)
-    assert (agent_dir / "sub").is_dir() and temp_files(agent_dir) == []
-
-
 def test_replace_file_through_a_missing_folder_raises_missing(tmp_path):
     with pytest.raises(fs.Missing):
         fs.replace_file(str(tmp_path / "none" / "f"), b"x", 0o600, *ME)
-
-
-@pytest.mark.root
-def test_set_attributes_changes_owner_and_mode_and_returns_the_old_ones(agent_dir):
-    leaf = agent_dir / "f"
-    leaf.write_bytes(b"x")
-    leaf.chmod(0o644)
-    assert fs.set_attributes(str(leaf), SPARE_UID, SPARE_GID, 0o600) == (0, 0, 0o644)
-    assert untouched(leaf, b"x", SPARE_UID, SPARE_GID, 0o600)
-    assert fs.set_attributes(str(leaf)) == (SPARE_UID, SPARE_GID, 0o600)
-
-
-def test_set_attributes_refuses_a_hard_linked_file(agent_dir, secret):
-    os.link(secret, agent_dir / "f")
-    with pytest.raises(fs.UnsafePath, match="has 2 hard links"):
-        fs.set_attributes(str(agent_dir / "f"), mode=0o666)
-    assert untouched(secret)
 
 
 # ---- the race: a link appears between root's look and root's use ---------------------------------
@@ -418,13 +135,33 @@ def test_race_link_swapped_in_before_the_open_is_not_read(agent_dir, secret, fs_
 
 
 @pytest.mark.root
-def test_race_link_swapped_in_before_the_open_is_not_chowned_or_chmodded(agent_dir, secret, fs_os):
-    leaf = agent_dir / "qbee-agent.json"
-    leaf.write_text("{}")
-    fs_os(open=swap_for_link_when_opened(leaf, secret))
-    with pytest.raises(fs.UnsafePath, match="refusing to follow it"):
-        fs.set_attributes(str(leaf), SPARE_UID, SPARE_GID, 0o666)
-    assert untouched(secret)
+def test_race_link_swapped_in_for_a_folder_before_the_open_is_not_chowned_or_chmodded(agent_dir, secret, fs_os):
+    leaf = agent_dir / "qbee-agent.service.d"
+    leaf.mkdir()
+
+    def racing_open(name, flags, *args, **kwargs):
+        if name == leaf.name and kwargs.get("dir_fd") is not None and not leaf.is_symlink():
+            leaf.rmdir()
+            leaf.symlink_to(secret.parent)
+        return os.open(name, flags, *args, **kwargs)
+
+    fs_os(open=racing_open)
+    before = os.stat(secret.parent)
+    with pytest.raises(fs.UnsafePath, match=r"cannot set the owner or mode of the folder .* \(a symbolic link to "):
+        fs.set_dir_attributes(str(leaf), SPARE_UID, SPARE_GID, 0o777)
+    after = os.stat(secret.parent)
+    assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)
+
+
+def test_make_dir_and_remove_empty_dir(agent_dir):
+    folder = agent_dir / "made"
+    fs.make_dir(str(folder), 0o750, *ME)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o750
+    (folder / "x").write_text("x")
+    assert fs.remove_empty_dir(str(folder)) is False and folder.is_dir()
+    (folder / "x").unlink()
+    assert fs.remove_empty_dir(str(folder)) is True and not folder.exists()
+    assert fs.remove_empty_dir(str(folder)) is False
 
 
 def test_race_link_swapped_in_before_the_rename_is_replaced_not_written_through(agent_dir, secret, fs_os):

@@ -86,7 +86,7 @@ def test_check_mode_with_a_missing_folder_is_a_change_not_a_failure(capsys, tmp_
 
 def test_missing_folder_fails_clearly(capsys, tmp_path):
     code, result = run(capsys, path=str(tmp_path / "nope" / "f"), content="x\n")
-    assert code == 1 and result["msg"] == "cannot write %s: its folder %s does not exist" % (
+    assert code == 1 and result["msg"] == "cannot write %s: its folder %s does not exist; nothing was changed" % (
         tmp_path / "nope" / "f", tmp_path / "nope")
 
 
@@ -146,7 +146,7 @@ def test_absent_in_check_mode_keeps_the_file(capsys, tmp_path):
 @pytest.mark.parametrize("mode", ["u=rw", "999", "0o644"])
 def test_mode_must_be_octal(capsys, tmp_path, mode):
     code, result = run(capsys, path=str(tmp_path / "f"), content="x\n", mode=mode)
-    assert code == 1 and result["msg"].startswith("mode must be an octal string")
+    assert code == 1 and result["msg"].startswith("%s: mode must be an octal string" % (tmp_path / "f"))
     assert not (tmp_path / "f").exists()
 
 
