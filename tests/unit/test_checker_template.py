@@ -16,6 +16,7 @@ PLAY = """
   gather_facts: false
   vars:
     role_path: %(role)s
+    __qbee_agent_roles_path: "{{ role_path | dirname }}"
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - ansible.builtin.copy:

@@ -1,9 +1,11 @@
 """Changes made by hand after the conversion. The site playbook skips a role
-in one step when the preflight finds its files, settings and user as wanted,
+in one step when the preflight finds its files, settings and user as wanted
+(its declaration, through the drift filter),
 so this checks that a rerun still finds each change, puts it back with one
 restart, and that a rerun with nothing changed skips those roles' tasks."""
 
 import json
+import re
 
 from qbee_checks import AGENT, CONFIG, DROPIN_DIR, SUDOERS, fresh_status, run_playbook, start_count, wait_for
 
@@ -12,12 +14,22 @@ MANAGED = [DROPIN_DIR + "/" + name for name in
 LEFT_BY_ROOT = "/var/lib/qbee/left-by-root"
 # Tasks that run only when their role found something to do.
 ROLE_WORK = [
-    "qbee.unprivileged.base : Run the agent as its user (drop-in)",
-    "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or remove it",
-    "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or remove the drop-in",
-    "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in), or remove the drop-in",
-    "qbee.unprivileged.sudoers : Allow the agent its commands through sudo",
+    "qbee.unprivileged.base : Install the ownership heal and run the agent as its user (drop-in)",
+    "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or take it away",
+    "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or take it away",
+    "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in), or take it away",
+    "qbee.unprivileged.sudoers : Install the argument checker and allow the agent its commands through sudo",
 ]
+REPORT = "/tmp/qbee-drift-report.json"
+
+
+def ran(output, task):
+    """Whether the task ran on any host: listed with a result other than skipping."""
+    for section in output.split("TASK [")[1:]:
+        title, _, body = section.partition("]")
+        if title == task and re.search(r"^(ok|changed|fatal|failed):", body, re.M):
+            return True
+    return False
 
 
 def files(host):
@@ -50,8 +62,26 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
     drop_elevation_command(host)
     assert all(files(host)[path] != before[path] for path in MANAGED)
 
+    # verify runs the roles' declarations in check mode: each file changed by
+    # hand is drift, named with what differs, and nothing is put back.
+    rc, output = run_playbook("qbee.unprivileged.verify", {"qbee_agent_report_path": REPORT}, limit=name)
+    assert rc != 0, output
+    with open(REPORT) as handle:
+        row = json.load(handle)["results"][0]
+    assert row["ok"] is False and dict((d["path"], d["differs"]) for d in row["drift"]) == {
+        DROPIN_DIR + "/10-unprivileged.conf": ["content"],
+        DROPIN_DIR + "/20-remote-console.conf": ["mode"],
+        DROPIN_DIR + "/30-docker.conf": ["absent"],
+        DROPIN_DIR + "/50-tpm.conf": ["owner"],
+        SUDOERS: ["content"],
+    }, row["drift"]
+    assert "%s/30-docker.conf differs: absent" % DROPIN_DIR in row["problems"]
+    assert "elevation_command is unset" in row["problems"]
+    assert all(files(host)[path] != before[path] for path in MANAGED)
+
     rc, output = run_playbook("qbee.unprivileged.site", limit=name)
     assert rc == 0, output
+    assert [task for task in ROLE_WORK if not ran(output, task)] == []
     assert files(host) == before
     assert host.file(LEFT_BY_ROOT).user == AGENT
     assert host.user(AGENT).shell in ("/usr/sbin/nologin", "/sbin/nologin")
@@ -70,5 +100,5 @@ def test_rerun_with_nothing_changed_skips_the_roles_work(host):
     rc, output = run_playbook("qbee.unprivileged.site", limit=name)
     assert rc == 0, output
     assert "changed=0" in output and "changed=1" not in output
-    assert [task for task in ROLE_WORK if "TASK [%s]" % task in output] == []
+    assert [task for task in ROLE_WORK if ran(output, task)] == []
     assert start_count(host) == starts
