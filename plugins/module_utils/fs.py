@@ -238,7 +238,6 @@ def remove_file(path):
         os.close(dir_fd)
 
 
-
 # ---- folders ------------------------------------------------------------------------------
 
 def lstat_leaf(path):
@@ -318,6 +317,7 @@ def remove_empty_dir(path):
         raise UnsafePath("cannot remove the folder %s: %s" % (path, exc.strerror or exc))
     finally:
         os.close(dir_fd)
+
 
 # ---- trees --------------------------------------------------------------------------------
 

@@ -81,8 +81,8 @@ class Journal(object):
         """Add an entry; a file or folder entry is kept only for the first change of it since the last commit."""
         self._ensure()
         existing = self.entries()
-        if entry["kind"] in ("file", "dir") and any(e["kind"] == entry["kind"] and e["path"] == entry["path"]
-                                                     for e in existing):
+        if entry["kind"] in ("file", "dir") and any(
+                e["kind"] == entry["kind"] and e["path"] == entry["path"] for e in existing):
             return
         number = max([int(e["_name"].split("-", 1)[0]) for e in existing] + [0]) + 1
         name = "%05d-%s.json" % (number, entry["kind"])

@@ -26,7 +26,7 @@ REPORT = "/tmp/qbee-drift-report.json"
 def ran(output, task):
     """Whether the task ran on any host: listed with a result other than skipping."""
     for section in output.split("TASK [")[1:]:
-        title, _, body = section.partition("]")
+        title, _sep, body = section.partition("]")
         if title == task and re.search(r"^(ok|changed|fatal|failed):", body, re.M):
             return True
     return False
