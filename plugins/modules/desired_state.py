@@ -79,6 +79,30 @@ options:
           - A command that checks the new content, with C(%s) for the path of a copy, for example
             V(/usr/sbin/visudo -cf %s). Run before anything is changed, only when the content differs.
         type: str
+  config:
+    description:
+      - Keys of the agent's configuration file the declaration sets, merged into it as
+        M(qbee.unprivileged.agent_config) merges them (compared as parsed JSON, key names without case, every
+        other key kept, the file's layout kept, nothing followed), checked with the files before the first
+        change and written after them (the sudoers rules before the elevation command that uses them).
+    type: dict
+    suboptions:
+      path:
+        description: The agent's configuration file.
+        type: path
+        default: /etc/qbee/qbee-agent.json
+      elevation_command:
+        description: As M(qbee.unprivileged.agent_config)'s O(qbee.unprivileged.agent_config#module:elevation_command).
+        type: list
+        elements: raw
+      settings:
+        description: As M(qbee.unprivileged.agent_config)'s O(qbee.unprivileged.agent_config#module:settings).
+        type: dict
+        default: {}
+      validate_executable:
+        description: Check that the elevation command's program exists and is executable, before any change.
+        type: bool
+        default: true
   problems:
     description:
       - What stops the declaration, as the role's checks found it; empty entries are ignored. Any other entry
@@ -147,8 +171,24 @@ files:
       elements: str
   sample: [{"path": "/etc/systemd/system/qbee-agent.service.d/30-docker.conf", "state": "file", "changed": true,
             "differs": ["content"]}]
+config:
+  description: The configuration file, whether it was (or would be) changed, and the keys that differed.
+  returned: when O(config) is given
+  type: dict
+  contains:
+    path:
+      description: The file.
+      type: str
+    changed:
+      description: Whether it was (or would be) changed.
+      type: bool
+    differs:
+      description: The declared keys whose value differed.
+      type: list
+      elements: str
+  sample: {"path": "/etc/qbee/qbee-agent.json", "changed": true, "differs": ["elevation_command"]}
 drift:
-  description: The paths of the entries that differed, in order.
+  description: The paths of the entries that differed, in order, and then the configuration file's.
   returned: success
   type: list
   elements: str
@@ -157,7 +197,7 @@ drift:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.qbee.unprivileged.plugins.module_utils import declared
+from ansible_collections.qbee.unprivileged.plugins.module_utils import agent_config, declared
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
 FILE_SPEC = dict(
@@ -169,6 +209,26 @@ FILE_SPEC = dict(
     mode=dict(type="raw"),
     validate=dict(type="str"),
 )
+CONFIG_SPEC = dict(
+    path=dict(type="path", default="/etc/qbee/qbee-agent.json"),
+    elevation_command=dict(type="list", elements="raw"),
+    settings=dict(type="dict", default={}),
+    validate_executable=dict(type="bool", default=True),
+)
+
+
+def plan_config(module):
+    """The configuration's plan, checked before any change; None when the declaration sets none of it."""
+    config = module.params["config"]
+    if not config:
+        return None
+    params = dict(config, journal=module.params["journal"])
+    try:
+        plan = agent_config.plan(params)
+    except agent_config.ConfigError as exc:
+        raise declared.Refused(str(exc))
+    plan.differs = agent_config.differing_keys(plan.current, params) if plan.changed else []
+    return plan
 
 
 def run(module):
@@ -176,15 +236,27 @@ def run(module):
     if problems:
         module.fail_json(msg="Nothing was changed: %s" % "; ".join(p.strip() for p in problems), problems=problems)
     plans = declared.plan(module.params["files"], module.check_mode, module.run_command)
+    config = plan_config(module)
+    result = dict()
     if module.check_mode:
         results = [p.result() for p in plans]
     else:
         journal = Journal(module.params["journal"]) if module.params["journal"] else None
         results = declared.apply(plans, journal)
-    result = dict(changed=any(r["changed"] for r in results), files=results,
-                  drift=[r["path"] for r in results if r["changed"]])
+        if config is not None:
+            try:
+                agent_config.write(config, result)
+            except agent_config.ConfigError as exc:
+                raise declared.Failed(str(exc), [r["path"] for r in results if r["changed"]])
+    drift = [r["path"] for r in results if r["changed"]]
     diffs = [p.diff for p in plans if p.action is not None and p.diff is not None]
-    if diffs:
+    if config is not None:
+        result["config"] = dict(path=config.path, changed=config.changed, differs=config.differs)
+        if config.changed:
+            drift.append(config.path)
+            diffs.append(config.diff())
+    result.update(changed=bool(drift), files=results, drift=drift)
+    if diffs and module._diff:
         result["diff"] = diffs
     return result
 
@@ -193,6 +265,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             files=dict(type="list", elements="dict", options=FILE_SPEC, default=[]),
+            config=dict(type="dict", options=CONFIG_SPEC),
             problems=dict(type="list", elements="str", default=[]),
             journal=dict(type="path", default=""),
         ),

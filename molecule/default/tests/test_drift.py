@@ -18,7 +18,7 @@ ROLE_WORK = [
     "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or take it away",
     "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or take it away",
     "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in), or take it away",
-    "qbee.unprivileged.sudoers : Install the argument checker and allow the agent its commands through sudo",
+    "qbee.unprivileged.sudoers : Install the argument checker, allow the agent its commands through sudo and tell it to elevate",
 ]
 REPORT = "/tmp/qbee-drift-report.json"
 
@@ -74,9 +74,10 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
         DROPIN_DIR + "/30-docker.conf": ["absent"],
         DROPIN_DIR + "/50-tpm.conf": ["owner"],
         SUDOERS: ["content"],
+        CONFIG: ["elevation_command"],
     }, row["drift"]
     assert "%s/30-docker.conf differs: absent" % DROPIN_DIR in row["problems"]
-    assert "elevation_command is unset" in row["problems"]
+    assert "%s differs: elevation_command" % CONFIG in row["problems"]
     assert all(files(host)[path] != before[path] for path in MANAGED)
 
     rc, output = run_playbook("qbee.unprivileged.site", limit=name)

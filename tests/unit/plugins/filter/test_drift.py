@@ -3,7 +3,7 @@
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.qbee.unprivileged.plugins.filter.drift import drift
+from ansible_collections.qbee.unprivileged.plugins.filter.drift import drift as drift_of
 
 FOLDER = "/etc/systemd/system/qbee-agent.service.d"
 DROPIN = FOLDER + "/30-docker.conf"
@@ -11,6 +11,11 @@ DECLARED = [dict(path=FOLDER, state="directory", owner="root", group="root", mod
             dict(path=DROPIN, content="[Service]\n", owner="root", group="root", mode="0644")]
 READ = {FOLDER: dict(exists=True, type="directory", owner="root", group="root", mode="0755", content=None),
         DROPIN: dict(exists=True, type="file", owner="root", group="root", mode="0644", content="[Service]\n")}
+
+
+def drift(entries, files):
+    """The filter over a declaration of files alone."""
+    return drift_of({"files": entries}, {"files": files})
 
 
 def test_as_declared_is_no_drift():
@@ -55,7 +60,30 @@ def test_an_int_mode_is_the_mode_itself_as_the_module_takes_it():
     assert drift([dict(path=DROPIN, content="[Service]\n", mode=0o420)], read) == []
 
 
-@pytest.mark.parametrize("entries, files", [("x", {}), ([{"state": "file"}], {}), ([], [])])
-def test_bad_input_is_named(entries, files):
+@pytest.mark.parametrize("declaration, info", [("x", {}), ({"files": [{"state": "file"}]}, {}), ({"files": "x"}, {}),
+                                               ({}, []), ({}, {"files": []})])
+def test_bad_input_is_named(declaration, info):
     with pytest.raises(AnsibleFilterError, match="^drift takes"):
-        drift(entries, files)
+        drift_of(declaration, info)
+
+
+CONFIG = "/etc/qbee/qbee-agent.json"
+SUDO = ["/usr/bin/sudo", "-n", "/usr/local/sbin/qbee-agent-elevate"]
+
+
+@pytest.mark.parametrize("data, declared, differs", [
+    ({"server": "x", "elevation_command": SUDO}, {"elevation_command": SUDO}, False),
+    ({"server": "x"}, {"elevation_command": SUDO}, True),
+    ({"server": "x", "Elevation_Command": SUDO}, {"elevation_command": SUDO}, True),   # the module renames it
+    ({"elevation_command": SUDO[:2]}, {"elevation_command": SUDO}, True),
+    ({"server": "x"}, {"elevation_command": []}, False),
+    ({"ELEVATION_COMMAND": SUDO}, {"elevation_command": []}, True),
+    ({"tpm_device": "/dev/tpmrm0"}, {"settings": {"tpm_device": "/dev/tpmrm0"}}, False),
+    ({"tpm_device": "/dev/tpm0"}, {"settings": {"TPM_device": "/dev/tpmrm0"}}, True),
+    ({"port": "443"}, {"settings": {"port": 443}}, False),                              # written as a string
+    (None, {"elevation_command": SUDO}, True),                                           # not read: differs
+    ({}, {"settings": {"no_such_key": 1}}, True),                                        # bad input: the module says why
+])
+def test_configuration_keys_compare_as_the_module_compares_them(data, declared, differs):
+    result = drift_of({"files": [], "config": declared}, {"files": {}, "config": {"data": data}})
+    assert result == ([CONFIG] if differs else [])

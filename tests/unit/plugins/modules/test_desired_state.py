@@ -288,3 +288,59 @@ def test_a_failure_while_changing_names_what_was_changed_before_it(capsys, tmp_p
 def test_plan_refuses_an_unknown_state():
     with pytest.raises(declared.Refused, match="state must be one of file, absent, directory"):
         declared.plan([dict(path="/tmp/x", state="link")], True, None)
+
+
+# ---- the agent's configuration keys, declared with the files --------------------------------------
+
+def agent_config_file(tmp_path, text='{"server":"device.app.qbee.io","port":"443"}'):
+    path = tmp_path / "qbee-agent.json"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.root(reason="the files are root's")
+def test_the_configuration_is_written_after_the_files_and_is_drift_until_then(capsys, tmp_path):
+    config = agent_config_file(tmp_path)
+    rules = tmp_path / "rules"
+    declared = dict(path=str(config), elevation_command=["/bin/sh", "-n"])
+    code, result = run(capsys, [dict(path=str(rules), content="rule\n")], config=declared, check=True)
+    assert code == 0 and result["drift"] == [str(rules), str(config)]
+    assert result["config"] == dict(path=str(config), changed=True, differs=["elevation_command"])
+    assert result["diff"][-1]["after"] == '{"server":"device.app.qbee.io","port":"443","elevation_command":["/bin/sh","-n"]}'
+    assert not rules.exists() and "elevation_command" not in config.read_text()
+    journal = str(tmp_path / "journal")
+    code, result = run(capsys, [dict(path=str(rules), content="rule\n")], config=declared, journal=journal)
+    assert code == 0 and result["changed"] and '"elevation_command":["/bin/sh","-n"]' in config.read_text()
+    assert mode_of(config) == 0o600
+    assert [e["path"] for e in Journal(journal).entries()] == [str(rules), str(config)]
+    code, result = run(capsys, [dict(path=str(rules), content="rule\n")], config=declared)
+    assert code == 0 and not result["changed"] and result["config"]["differs"] == []
+    Journal(journal).undo(lambda argv: (0, "", ""))
+    assert "elevation_command" not in config.read_text() and not rules.exists()
+
+
+def test_a_configuration_the_agent_could_not_start_with_changes_no_file(capsys, tmp_path):
+    config = agent_config_file(tmp_path)
+    rules = tmp_path / "rules"
+    code, result = run(capsys, [dict(path=str(rules), content="rule\n")],
+                       config=dict(path=str(config), elevation_command=["/no/such/sudo", "-n"]))
+    assert code == 1 and "elevation_command[0] /no/such/sudo does not exist on this host" in result["msg"]
+    assert result["msg"].endswith("; nothing was changed") and not rules.exists()
+
+
+def test_a_configuration_replaced_by_a_link_is_refused_and_never_read(capsys, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"bootstrap_key": "s3cret"}')
+    link = tmp_path / "qbee-agent.json"
+    link.symlink_to(secret)
+    code, result = run(capsys, [], config=dict(path=str(link), settings={"tpm_device": "/dev/tpmrm0"}))
+    assert code == 1 and "is a symbolic link" in result["msg"] and "s3cret" not in result["msg"]
+    assert secret.read_text() == '{"bootstrap_key": "s3cret"}'
+
+
+def test_settings_are_merged_and_other_keys_kept(capsys, tmp_path):
+    config = agent_config_file(tmp_path, '{"server": "x", "TPM_Device": "/dev/tpm0", "mine": 1}\n')
+    code, result = run(capsys, [], config=dict(path=str(config), settings={"tpm_device": "/dev/tpmrm0"}))
+    assert code == 0 and result["config"]["differs"] == ["tpm_device"]
+    assert config.read_text() == '{"server": "x", "tpm_device": "/dev/tpmrm0", "mine": 1}\n'
