@@ -57,6 +57,7 @@ _value:
   elements: str
 """
 
+import json
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -90,6 +91,10 @@ def differs(entry, found):
     return state == "file" and (found.get("content") is None or found["content"] != entry.get("content"))
 
 
+def _plain(value):
+    return json.loads(json.dumps(value))
+
+
 def drift(declaration, info):
     if not isinstance(declaration, dict) or not isinstance(declaration.get("files", []), list) \
             or not all(isinstance(e, dict) and e.get("path") for e in declaration.get("files", [])):
@@ -102,7 +107,9 @@ def drift(declaration, info):
     config = declaration.get("config")
     if config:
         data = (info.get("config") or {}).get("data")
-        if differing_keys(data, config):
+        # As plain JSON, as the module sees them: Ansible's tagged str and list types are not JSON's, and
+        # the comparison tells a string from anything else by its exact type.
+        if differing_keys(_plain(data), _plain(config)):
             paths.append(config.get("path") or DEFAULTS["path"])
     return paths
 

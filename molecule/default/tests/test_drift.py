@@ -17,7 +17,7 @@ ROLE_WORK = [
     "qbee.unprivileged.base : Install the ownership heal and run the agent as its user (drop-in)",
     "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or take it away",
     "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or take it away",
-    "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in), or take it away",
+    "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in, tpm_device), or take it away",
     "qbee.unprivileged.sudoers : Install the argument checker, allow the agent its commands through sudo and tell it to elevate",
 ]
 REPORT = "/tmp/qbee-drift-report.json"
