@@ -306,6 +306,14 @@ class Failed(Exception):
         self.done = done
 
 
+def failure(exc):
+    """fail_json's arguments for a Refused or Failed: what failed, and what was changed before it."""
+    if isinstance(exc, Failed) and exc.done:
+        return dict(msg="%s; changed before it, each recorded in the undo journal: %s" % (exc, ", ".join(exc.done)),
+                    changed=True, drift=exc.done)
+    return dict(msg="%s; nothing was changed" % exc)
+
+
 def apply(plans, journal=None):
     """Make each planned change, recording it in the journal first; the results, in order."""
     done = []

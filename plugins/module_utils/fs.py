@@ -19,6 +19,7 @@ runs before every start of the agent), so it imports nothing from Ansible.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -240,83 +241,86 @@ def remove_file(path):
 
 # ---- folders ------------------------------------------------------------------------------
 
-def lstat_leaf(path):
-    """The lstat of path's last component (never followed), reached as open_dir reaches its folder; None when missing."""
+@contextlib.contextmanager
+def parent_of(path, missing=None):
+    """(descriptor of path's folder, reached as open_dir reaches it, path's last name); closed after.
+
+    With missing given, a folder that does not exist yields (None, name), for the caller to return missing.
+    """
+    name = os.path.basename(path)
     try:
         dir_fd = open_dir(os.path.dirname(path) or "/")
     except Missing:
-        return None
+        if missing is None:
+            raise
+        yield None, name
+        return
     try:
-        return _lstat_at(dir_fd, os.path.basename(path))
+        yield dir_fd, name
     finally:
         os.close(dir_fd)
+
+
+def lstat_leaf(path):
+    """The lstat of path's last component (never followed), reached as open_dir reaches its folder; None when missing."""
+    with parent_of(path, missing=True) as (dir_fd, name):
+        return None if dir_fd is None else _lstat_at(dir_fd, name)
 
 
 def describe_path(path):
     """What is at path, for a message (describe, from its folder reached as open_dir reaches it)."""
     try:
-        dir_fd = open_dir(os.path.dirname(path) or "/")
+        with parent_of(path) as (dir_fd, name):
+            return describe(dir_fd, name, path)
     except UnsafePath as exc:
         return "unreachable (%s)" % exc
-    try:
-        return describe(dir_fd, os.path.basename(path), path)
-    finally:
-        os.close(dir_fd)
 
 
 def make_dir(path, mode, uid, gid):
     """Create the folder path (its parent must exist), owner and mode set on its descriptor; never through a link."""
-    dir_fd = open_dir(os.path.dirname(path) or "/")
-    name = os.path.basename(path)
-    try:
-        os.mkdir(name, 0o700, dir_fd=dir_fd)
-        fd = os.open(name, _DIR, dir_fd=dir_fd)
+    with parent_of(path) as (dir_fd, name):
         try:
-            os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        os.fsync(dir_fd)
-    except OSError as exc:
-        raise UnsafePath("cannot create the folder %s: %s" % (path, exc.strerror or exc))
-    finally:
-        os.close(dir_fd)
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+            fd = os.open(name, _DIR, dir_fd=dir_fd)
+            try:
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+            os.fsync(dir_fd)
+        except OSError as exc:
+            raise UnsafePath("cannot create the folder %s: %s" % (path, exc.strerror or exc))
 
 
 def set_dir_attributes(path, uid, gid, mode):
     """Give the existing folder path (not a link) this owner, group and mode."""
-    dir_fd = open_dir(os.path.dirname(path) or "/")
-    try:
-        fd = os.open(os.path.basename(path), _DIR, dir_fd=dir_fd)
-    except OSError as exc:
-        what = describe(dir_fd, os.path.basename(path), path)
-        os.close(dir_fd)
-        raise UnsafePath("cannot set the owner or mode of the folder %s (%s): %s" % (path, what, exc.strerror))
-    try:
-        os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-    except OSError as exc:
-        raise UnsafePath("cannot set the owner or mode of the folder %s: %s" % (path, exc.strerror or exc))
-    finally:
-        os.close(fd)
-        os.close(dir_fd)
+    with parent_of(path) as (dir_fd, name):
+        try:
+            fd = os.open(name, _DIR, dir_fd=dir_fd)
+        except OSError as exc:
+            raise UnsafePath("cannot set the owner or mode of the folder %s (%s): %s"
+                             % (path, describe(dir_fd, name, path), exc.strerror))
+        try:
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+        except OSError as exc:
+            raise UnsafePath("cannot set the owner or mode of the folder %s: %s" % (path, exc.strerror or exc))
+        finally:
+            os.close(fd)
 
 
 def remove_empty_dir(path):
     """Remove the folder path if it is empty; True when removed, False when missing or not empty."""
-    try:
-        dir_fd = open_dir(os.path.dirname(path) or "/")
-    except Missing:
-        return False
-    try:
-        os.rmdir(os.path.basename(path), dir_fd=dir_fd)
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+    with parent_of(path, missing=True) as (dir_fd, name):
+        if dir_fd is None:
             return False
-        raise UnsafePath("cannot remove the folder %s: %s" % (path, exc.strerror or exc))
-    finally:
-        os.close(dir_fd)
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                return False
+            raise UnsafePath("cannot remove the folder %s: %s" % (path, exc.strerror or exc))
 
 
 # ---- trees --------------------------------------------------------------------------------

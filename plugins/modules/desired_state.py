@@ -196,7 +196,6 @@ drift:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.qbee.unprivileged.plugins.module_utils import agent_config, declared
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
@@ -273,12 +272,8 @@ def main():
     )
     try:
         result = run(module)
-    except declared.Refused as exc:
-        module.fail_json(msg="%s; nothing was changed" % to_native(exc))
-    except declared.Failed as exc:
-        module.fail_json(msg="%s; %s" % (to_native(exc), "changed before it, each recorded in the undo journal: %s"
-                                         % ", ".join(exc.done) if exc.done else "nothing was changed"),
-                         changed=bool(exc.done), drift=exc.done)
+    except (declared.Refused, declared.Failed) as exc:
+        module.fail_json(**declared.failure(exc))
     module.exit_json(**result)
 
 

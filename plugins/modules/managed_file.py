@@ -120,7 +120,6 @@ content_changed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.qbee.unprivileged.plugins.module_utils import declared
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
@@ -157,10 +156,8 @@ def main():
     )
     try:
         result = run(module)
-    except declared.Refused as exc:
-        module.fail_json(msg="%s; nothing was changed" % to_native(exc))
-    except declared.Failed as exc:
-        module.fail_json(msg=to_native(exc))
+    except (declared.Refused, declared.Failed) as exc:
+        module.fail_json(**declared.failure(exc))
     module.exit_json(**result)
 
 
