@@ -286,7 +286,8 @@ def plan(entries, check_mode, run_command):
             raise Refused("%s is declared twice; declare each path once" % entry["path"])
         seen.add(entry["path"])
         try:
-            check_folder(entry["path"], made)
+            if state != "absent":  # a removal unlinks on the folder's descriptor: nothing to trust there
+                check_folder(entry["path"], made)
             if state == "file":
                 plans.append(plan_file(entry, check_mode, run_command, made))
             elif state == "absent":

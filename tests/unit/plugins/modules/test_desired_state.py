@@ -139,6 +139,16 @@ def test_nothing_is_written_in_a_folder_others_can_change(capsys, tmp_path, owne
     assert os.stat(folder).st_uid == owner
 
 
+@pytest.mark.root(reason="the folder is given to another user")
+def test_a_file_is_removed_from_a_folder_others_can_change(capsys, tmp_path):
+    folder = tmp_path / "staff"
+    folder.mkdir()
+    folder.chmod(0o2775)
+    (folder / "qbee-agent-heal").write_text("old heal\n")
+    code, result = run(capsys, [dict(path=str(folder / "qbee-agent-heal"), state="absent")])
+    assert code == 0 and result["changed"] and not (folder / "qbee-agent-heal").exists()
+
+
 def test_a_sticky_folder_of_roots_is_roots_to_write_in(capsys, tmp_path):
     folder = tmp_path / "sticky"
     folder.mkdir()
