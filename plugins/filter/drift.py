@@ -58,20 +58,20 @@ _value:
 """
 
 import json
-import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent_config import DEFAULTS, differing_keys
+from ansible_collections.qbee.unprivileged.plugins.module_utils.declared import Refused, octal_mode
 
 KINDS = {"file": "file", "directory": "directory"}
 
 
 def _mode(value):
-    """A mode as the module takes it: an int as it is, a string as octal; None when it is neither."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip() if value is not None else ""
-    return int(text, 8) if re.fullmatch(r"0?[0-7]{3,4}", text) else None
+    """A mode as the module takes it (its own parser); None when it takes none (the module then says why)."""
+    try:
+        return octal_mode(value, "")
+    except Refused:
+        return None
 
 
 def differs(entry, found):

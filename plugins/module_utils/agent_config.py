@@ -294,6 +294,7 @@ class Plan(object):
         self.raw = self.text = self.current = self.st = None
         self.wanted = None
         self.changed = False
+        self.differs = []     # the keys asked for whose value differed
         self.new_text = None
         self.style = None
 
@@ -329,8 +330,24 @@ def plan(params):
     if command and p.params["validate_executable"]:
         check_executable(command)
     p.changed = p.raw is None or not same_json(p.current, p.wanted)
+    p.differs = _differing(p.current, p.wanted, p.params) if p.changed else []
     p.new_text = render(p.wanted, p.style) if p.changed else p.text
     return p
+
+
+def _declared_keys(params):
+    """The keys params sets: elevation_command when given, and each of settings."""
+    return (["elevation_command"] if params.get("elevation_command") is not None else []) + \
+        [k.lower() for k in (params.get("settings") or {})]
+
+
+def _differing(current, wanted, params):
+    return [key for key in _declared_keys(params) if not _same_key(current, wanted, key)]
+
+
+def _same_key(current, wanted, key):
+    names = variants(current, key)
+    return names == variants(wanted, key) and all(same_json(current[k], wanted[k]) for k in names)
 
 
 def differing_keys(current, params):
@@ -339,20 +356,13 @@ def differing_keys(current, params):
     current is the parsed file (None when it could not be read: every key differs). Bad input differs too,
     so that the caller runs plan(), which says what is wrong.
     """
-    keys = (["elevation_command"] if params.get("elevation_command") is not None else []) + \
-        [k.lower() for k in (params.get("settings") or {})]
     if not isinstance(current, dict):
-        return keys
+        return _declared_keys(params)
     try:
         wanted = merge(current, dict(DEFAULTS, **params))
     except ConfigError:
-        return keys
-    return [key for key in keys if not _same_key(current, wanted, key)]
-
-
-def _same_key(current, wanted, key):
-    names = variants(current, key)
-    return names == variants(wanted, key) and all(same_json(current[k], wanted[k]) for k in names)
+        return _declared_keys(params)
+    return _differing(current, wanted, params)
 
 
 def write(p, result):

@@ -25,6 +25,15 @@ import tempfile
 from ansible_collections.qbee.unprivileged.plugins.module_utils import fs
 
 STATES = ("file", "absent", "directory")
+# The options of one entry, as desired_state's files and managed_file take them (each adds its state).
+ENTRY_OPTIONS = dict(
+    path=dict(type="path", required=True),
+    content=dict(type="str"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    mode=dict(type="raw"),
+    validate=dict(type="str"),
+)
 MAX_BYTES = 1024 * 1024
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
@@ -105,13 +114,9 @@ def check_folder(path, made):
     if folder in made:
         return
     try:
-        fd = fs.open_dir(folder)
+        st = fs.stat_dir(folder)
     except fs.Missing:
         return
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
     if not trusted(st):
         raise Refused("%s lies in %s, which users other than root can change (owner uid %d, mode %04o); root "
                       "writes nothing there" % (path, folder, st.st_uid, stat.S_IMODE(st.st_mode)))
@@ -137,12 +142,8 @@ def validate_copy(path, data, mode, command, run_command):
     except (TypeError, ValueError):
         raise Refused("validate may hold %%s once and no other %%; write %%%% for a literal %%: %s" % command)
     parent = _existing_ancestor(path)
-    fd = fs.open_dir(parent)
-    try:
-        if not trusted(os.fstat(fd)):
-            raise Refused("cannot validate %s: %s can be changed by users other than root" % (path, parent))
-    finally:
-        os.close(fd)
+    if not trusted(fs.stat_dir(parent)):
+        raise Refused("cannot validate %s: %s can be changed by users other than root" % (path, parent))
     private = tempfile.mkdtemp(prefix=".qbee-validate-", dir=parent)
     tmp = os.path.join(private, ".%s.validate" % os.path.basename(path))
     try:
@@ -262,13 +263,9 @@ def plan_directory(entry, check_mode, made):
 def _trusted_link_target(path):
     """The fstat of the folder a link at path leads to, where fs.open_dir trusts the link (root's, in root's folder)."""
     try:
-        fd = fs.open_dir(path)
+        return fs.stat_dir(path)
     except fs.UnsafePath:
         raise Refused("%s is %s, not a folder" % (path, fs.describe_path(path)))
-    try:
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
 
 
 def plan(entries, check_mode, run_command):

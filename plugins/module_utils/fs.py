@@ -261,6 +261,15 @@ def parent_of(path, missing=None):
         os.close(dir_fd)
 
 
+def stat_dir(path):
+    """The fstat of the folder at path, reached as open_dir reaches it (Missing when it does not exist)."""
+    fd = open_dir(path)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
 def lstat_leaf(path):
     """The lstat of path's last component (never followed), reached as open_dir reaches its folder; None when missing."""
     with parent_of(path, missing=True) as (dir_fd, name):

@@ -199,15 +199,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qbee.unprivileged.plugins.module_utils import agent_config, declared
 from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import Journal
 
-FILE_SPEC = dict(
-    path=dict(type="path", required=True),
-    state=dict(type="str", choices=list(declared.STATES), default="file"),
-    content=dict(type="str"),
-    owner=dict(type="str"),
-    group=dict(type="str"),
-    mode=dict(type="raw"),
-    validate=dict(type="str"),
-)
+FILE_SPEC = dict(declared.ENTRY_OPTIONS, state=dict(type="str", choices=list(declared.STATES), default="file"))
 CONFIG_SPEC = dict(
     path=dict(type="path", default="/etc/qbee/qbee-agent.json"),
     elevation_command=dict(type="list", elements="raw"),
@@ -223,11 +215,9 @@ def plan_config(module):
         return None
     params = dict(config, journal=module.params["journal"])
     try:
-        plan = agent_config.plan(params)
+        return agent_config.plan(params)
     except agent_config.ConfigError as exc:
         raise declared.Refused(str(exc))
-    plan.differs = agent_config.differing_keys(plan.current, params) if plan.changed else []
-    return plan
 
 
 def run(module):

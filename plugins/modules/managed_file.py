@@ -126,7 +126,7 @@ from ansible_collections.qbee.unprivileged.plugins.module_utils.journal import J
 
 def run(module):
     params = module.params
-    entry = dict((key, params[key]) for key in ("path", "content", "owner", "group", "mode", "validate"))
+    entry = dict((key, params[key]) for key in declared.ENTRY_OPTIONS)
     entry["state"] = "file" if params["state"] == "present" else "absent"
     (plan,) = declared.plan([entry], module.check_mode, module.run_command)
     if not module.check_mode:
@@ -142,13 +142,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            declared.ENTRY_OPTIONS,
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            content=dict(type="str"),
-            owner=dict(type="str"),
-            group=dict(type="str"),
-            mode=dict(type="raw"),
-            validate=dict(type="str"),
             journal=dict(type="path", default=""),
         ),
         required_if=[("state", "present", ["content"])],
