@@ -178,6 +178,9 @@ files:
     - For each path in O(files), C(exists), C(type) (C(file), C(link), C(directory) or C(other)),
       C(owner), C(group), C(mode) and C(content) (the text, or null when it is not a regular file,
       larger than 64 KiB or not UTF-8).
+    - A link is reported as C(link), with its own owner, except a link root owns in a folder only root can
+      change that leads to a folder (C(/sbin) on merged /usr): that is reported as the C(directory) it leads
+      to, with that folder's owner, group and mode, as M(qbee.unprivileged.desired_state) takes it.
   returned: always
   type: dict
   sample: {"/etc/sudoers.d/qbee-agent": {"exists": true, "type": "file", "owner": "root", "group": "root",
@@ -356,6 +359,10 @@ def read_file(path):
         except OSError:
             return missing
         kind = "link" if stat.S_ISLNK(st.st_mode) else "other"
+        folder = trusted_folder(path) if kind == "link" else None
+        if folder is not None:
+            # A folder desired_state takes as that folder (root's link, in root's folder: merged /usr's /sbin).
+            kind, st = "directory", folder
         return {"exists": True, "type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
                 "mode": "%04o" % stat.S_IMODE(st.st_mode), "content": None}
     try:
@@ -374,6 +381,15 @@ def read_file(path):
         if fd is not None:
             os.close(fd)
         os.close(dir_fd)
+
+
+def trusted_folder(path):
+    """The fstat of the folder a link at path leads to, where fs.open_dir follows the link, else None."""
+    try:
+        st = fs.stat_dir(path)
+    except (fs.UnsafePath, OSError):
+        return None
+    return st if stat.S_ISDIR(st.st_mode) else None
 
 
 def read_tree(path):

@@ -186,6 +186,23 @@ def test_files_are_read_with_their_attributes(capsys, monkeypatch, tmp_path):
                                              "mode": None, "content": None}
 
 
+@pytest.mark.root(reason="root's own link in root's folder")
+def test_roots_link_to_a_folder_is_read_as_that_folder(capsys, monkeypatch, tmp_path):
+    """desired_state takes such a link as the folder it leads to; the preflight's read must
+    say the same, or the drift filter would find the folder changed on every run."""
+    target, link = tmp_path / "usr-sbin", tmp_path / "sbin"
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    link.symlink_to(target)
+    planted = tmp_path / "planted"
+    planted.symlink_to(tmp_path / "none")
+    code, result = run(capsys, monkeypatch, files=[str(link), str(planted)])
+    assert code == 0
+    assert result["files"][str(link)] == {"exists": True, "type": "directory", "owner": "root", "group": "root",
+                                          "mode": "0755", "content": None}
+    assert result["files"][str(planted)]["type"] == "link"
+
+
 NO_TREE = {"exists": False, "owners": [], "links": [], "hardlinks": [], "special": [], "error": None}
 
 
