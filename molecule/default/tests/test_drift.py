@@ -1,8 +1,10 @@
 """Changes made by hand after the conversion. The site playbook skips a role
 in one step when the preflight finds its files, settings and user as wanted
-(its declaration, through the drift filter),
-so this checks that a rerun still finds each change, puts it back with one
-restart, and that a rerun with nothing changed skips those roles' tasks."""
+(its declaration, through the drift filter), and ends a device's play after
+the preflight when no role has anything to do. This checks that a rerun
+still finds each change, puts it back with one restart, that a rerun with
+nothing changed runs no role at all, and that a change to the last role's
+file alone runs that role's work and no other's."""
 
 import json
 import re
@@ -103,3 +105,18 @@ def test_rerun_with_nothing_changed_skips_the_roles_work(host):
     assert "changed=0" in output and "changed=1" not in output
     assert [task for task in ROLE_WORK if ran(output, task)] == []
     assert start_count(host) == starts
+    # The play ended after the preflight: no task of any other role was listed.
+    assert "TASK [qbee.unprivileged.common : End the play on this host, which is as the play declares]" in output
+    assert re.findall(r"^TASK \[qbee\.unprivileged\.(?!common :)[^\]]*", output, re.M) == []
+
+
+def test_a_change_to_one_role_alone_runs_that_role(host):
+    """sudoers is the play's last role: the site playbook's check of whether any
+    role has something to do must reach it after finding nothing in the others."""
+    name = host.backend.get_hostname()
+    before = files(host)
+    host.run_expect([0], "echo '# changed by hand' >> %s" % SUDOERS)
+    rc, output = run_playbook("qbee.unprivileged.site", limit=name)
+    assert rc == 0, output
+    assert [task for task in ROLE_WORK if ran(output, task)] == [ROLE_WORK[-1]]
+    assert files(host) == before
