@@ -40,6 +40,14 @@ options:
       - A user to report on (for example the agent's), with its groups and its
         C(/etc/subuid) and C(/etc/subgid) ranges.
     type: str
+  user_units:
+    description:
+      - Units of the systemd manager of O(user) to report on (for example C(podman.socket)), with whether
+        the user lingers and whether its manager runs (RV(user_manager)). Needs O(user).
+      - Read with C(systemctl --user --machine <user>@.host show), only where the user's manager runs.
+    type: list
+    elements: str
+    default: []
   groups:
     description: Groups to look up (for example C(docker), C(tss)).
     type: list
@@ -165,6 +173,15 @@ user:
       C(/etc/subuid) and C(/etc/subgid) (at least 100000).
   returned: when O(user) is given
   type: dict
+user_manager:
+  description:
+    - The systemd manager of O(user). C(lingers), whether the user lingers (C(/var/lib/systemd/linger/<user>) exists, so
+      its manager runs from boot); C(active), whether its manager (C(user@<uid>.service)) runs; C(units), for each of
+      O(user_units) its C(active_state) and C(unit_file_state) (C(enabled), C(disabled), ...), empty where the manager
+      does not run or the user does not exist.
+  returned: when O(user) and O(user_units) are given
+  type: dict
+  sample: {"lingers": true, "active": true, "units": {"podman.socket": {"active_state": "active", "unit_file_state": "enabled"}}}
 groups:
   description: For each group in O(groups), C(exists), C(gid) and C(members).
   returned: always
@@ -323,6 +340,33 @@ def read_user(name):
     }
 
 
+def show_units(module, argv, names):
+    """ActiveState and UnitFileState of each unit named, as systemctl show lists them (blocks in the order asked)."""
+    rc, out, _err = module.run_command(argv + ["show"] + list(names) + ["--no-pager", "--property=Id",
+                                                                        "--property=ActiveState", "--property=UnitFileState"])
+    found = {}
+    if rc != 0:
+        return found
+    for name, block in zip(names, out.strip().split("\n\n")):
+        values = dict(line.partition("=")[::2] for line in block.splitlines())
+        found[name] = {"active_state": values.get("ActiveState", ""), "unit_file_state": values.get("UnitFileState", "")}
+    return found
+
+
+def read_user_manager(module, user, names):
+    """Whether the user lingers, whether its systemd manager runs, and the units of that manager named."""
+    manager = {"lingers": False, "active": False, "units": {}}
+    systemctl = module.get_bin_path("systemctl")
+    if not user["exists"] or not systemctl:
+        return manager
+    manager["lingers"] = os.path.lexists("/var/lib/systemd/linger/" + user["name"])
+    service = "user@%d.service" % user["uid"]
+    manager["active"] = show_units(module, [systemctl], [service]).get(service, {}).get("active_state") == "active"
+    if manager["active"]:
+        manager["units"] = show_units(module, [systemctl, "--user", "--machine", user["name"] + "@.host"], names)
+    return manager
+
+
 def read_group(name):
     try:
         entry = grp.getgrnam(name)
@@ -425,6 +469,7 @@ def main():
             binary=dict(type="path", **deprecated),
             dropin_dir=dict(type="path", **deprecated),
             user=dict(type="str"),
+            user_units=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             paths=dict(type="list", elements="path", default=[]),
             files=dict(type="list", elements="path", default=[]),
@@ -439,6 +484,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if params["user_units"] and not params["user"]:
+        module.fail_json(msg="user_units needs user: the units are those of that user's systemd manager")
     agent = agent_settings(module)
     booted = units.booted()
     problem = None
@@ -468,6 +515,8 @@ def main():
     )
     if params["user"]:
         result["user"] = read_user(params["user"])
+        if params["user_units"]:
+            result["user_manager"] = read_user_manager(module, result["user"], params["user_units"])
     if params["version"]:
         result["version"] = read_version(module, agent["binary"])
     if params["sudo_user"]:

@@ -434,3 +434,58 @@ def test_sudo_that_cannot_read_its_rules_is_an_error(capsys, monkeypatch, tmp_pa
     found = module_result(capsys)["sudo"]
     assert exc.value.code == 0 and not found["user_exists"] and found["grants"] == []
     assert "invalid configuration" in found["error"]
+
+
+def run_with_manager(capsys, monkeypatch, manager_state, **args):
+    """The module with a systemctl whose user manager is in manager_state; returns the argv it ran too."""
+    monkeypatch.setattr(agent_info.os.path, "isdir", lambda p: p == "/run/systemd/system" or os.path.isdir(p))
+    monkeypatch.setattr(agent_info.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/bin/" + name)
+    ran = []
+
+    def run_command(self, argv, *a, **k):
+        ran.append(argv)
+        if "--user" in argv:
+            return 0, ("Id=podman.socket\nActiveState=active\nUnitFileState=enabled\n\n"
+                       "Id=other.service\nActiveState=inactive\nUnitFileState=disabled\n"), ""
+        if any(a.startswith("user@") for a in argv):
+            return 0, "Id=user@0.service\nActiveState=%s\nUnitFileState=static\n" % manager_state, ""
+        return 0, SHOW.format(pid=os.getpid(), user="", groups=""), ""
+
+    monkeypatch.setattr(agent_info.AnsibleModule, "run_command", run_command)
+    with patch_module_args(dict(args, _ansible_check_mode=True)):
+        with pytest.raises(SystemExit) as exc:
+            agent_info.main()
+    return exc.value.code, module_result(capsys), ran
+
+
+def test_user_units_are_read_from_the_users_running_manager(capsys, monkeypatch):
+    me = pwd.getpwuid(os.getuid()).pw_name
+    code, result, ran = run_with_manager(capsys, monkeypatch, "active", user=me,
+                                         user_units=["podman.socket", "other.service"])
+    assert code == 0
+    assert result["user_manager"]["active"] is True
+    assert result["user_manager"]["lingers"] is os.path.lexists("/var/lib/systemd/linger/" + me)
+    assert result["user_manager"]["units"] == {
+        "podman.socket": {"active_state": "active", "unit_file_state": "enabled"},
+        "other.service": {"active_state": "inactive", "unit_file_state": "disabled"}}
+    assert ["/bin/systemctl", "--user", "--machine", me + "@.host", "show", "podman.socket", "other.service"] \
+        == [a for a in ran if "--user" in a][0][:7]
+
+
+def test_user_units_are_not_read_where_the_users_manager_does_not_run(capsys, monkeypatch):
+    me = pwd.getpwuid(os.getuid()).pw_name
+    code, result, ran = run_with_manager(capsys, monkeypatch, "inactive", user=me, user_units=["podman.socket"])
+    assert code == 0
+    assert result["user_manager"]["active"] is False and result["user_manager"]["units"] == {}
+    assert not [a for a in ran if "--user" in a]
+
+
+def test_user_units_of_a_missing_user_are_not_read(capsys, monkeypatch):
+    code, result, ran = run_with_manager(capsys, monkeypatch, "active", user="no-such-user-here", user_units=["podman.socket"])
+    assert code == 0 and result["user_manager"] == {"lingers": False, "active": False, "units": {}}
+    assert not [a for a in ran if "--user" in a or any(x.startswith("user@") for x in a)]
+
+
+def test_user_units_without_a_user_is_refused(capsys, monkeypatch):
+    code, result, ran = run_with_manager(capsys, monkeypatch, "active", user_units=["podman.socket"])
+    assert code == 1 and result["msg"] == "user_units needs user: the units are those of that user's systemd manager"
