@@ -92,6 +92,17 @@ def test_docker_and_tpm_forced_on_without_group_or_device_are_refused_before_any
                                 'this host has no "docker" group', "this host has no 'tss' group")
 
 
+def test_a_bad_switch_or_setting_is_refused_naming_it_before_any_change(host):
+    """The switch filter's message and the roles' argument specs (checked by the
+    site playbook's preflight, for every role of the play at once)."""
+    before = device(host)
+    rc, output = site(host, qbee_agent_docker_enabled="maybe")
+    assert_failed_and_as_before(host, before, rc, output, "qbee_agent_docker_enabled must be true, false or auto, got 'maybe'")
+    rc, output = site(host, qbee_agent_tpm_use_resource_manager="sometimes")
+    assert_failed_and_as_before(host, before, rc, output, "Validation of arguments failed",
+                                "argument 'qbee_agent_tpm_use_resource_manager' is of type str and we were unable to convert to bool")
+
+
 def test_paths_the_agent_user_could_replace_and_a_bad_min_version_are_refused_before_any_change(host):
     before = device(host)
     rc, output = site(host, qbee_agent_journal_dir="/var/lib/qbee/journal", qbee_agent_heal_program="/etc/qbee/heal",
