@@ -20,6 +20,7 @@ ROLE_WORK = [
     "qbee.unprivileged.remote_console : Give the remote console a shell (drop-in), or take it away",
     "qbee.unprivileged.docker : Let the agent use Docker (drop-in), or take it away",
     "qbee.unprivileged.tpm : Let the agent use the TPM (drop-in, tpm_device), or take it away",
+    "qbee.unprivileged.podman : Enable and start the agent user's podman socket",
     "qbee.unprivileged.sudoers : Install the argument checker, allow the agent its commands through sudo and tell it to elevate",
 ]
 REPORT = "/tmp/qbee-drift-report.json"
@@ -37,6 +38,11 @@ def ran(output, task):
 def files(host):
     return dict((path, (host.file(path).content_string, host.file(path).mode, host.file(path).user,
                         host.file(path).group) if host.file(path).exists else None) for path in MANAGED)
+
+
+def socket_state(host):
+    return host.check_output("systemctl --user --machine %s@.host show podman.socket --property=ActiveState "
+                             "--property=UnitFileState" % AGENT).splitlines()
 
 
 def drop_elevation_command(host):
@@ -59,6 +65,7 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
         "echo '# changed by hand' >> %s" % SUDOERS,
         "touch %s" % LEFT_BY_ROOT,
         "usermod -s /bin/bash %s" % AGENT,
+        "systemctl --user --machine %s@.host disable --now podman.socket" % AGENT,
     ):
         host.run_expect([0], command)
     drop_elevation_command(host)
@@ -88,6 +95,7 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
     assert files(host) == before
     assert host.file(LEFT_BY_ROOT).user == AGENT
     assert host.user(AGENT).shell in ("/usr/sbin/nologin", "/sbin/nologin")
+    assert socket_state(host) == ["ActiveState=active", "UnitFileState=enabled"]
     assert start_count(host) == starts + 1
     # The stand-in probes elevation with a 20 s timeout; on a loaded machine
     # one probe may time out, so ask again for up to a minute and show the last report.
