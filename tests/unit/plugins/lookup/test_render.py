@@ -26,6 +26,7 @@ PLAY = """
 - hosts: localhost
   gather_facts: false
   vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
     user: qbee-agent
     groups_wanted: [docker, tss]
     info: {paths: {/bin/bash: {exists: true}}}
