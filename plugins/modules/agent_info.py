@@ -197,7 +197,8 @@ files:
       larger than 64 KiB or not UTF-8).
     - A link is reported as C(link), with its own owner, except a link root owns in a folder only root can
       change that leads to a folder (C(/sbin) on merged /usr): that is reported as the C(directory) it leads
-      to, with that folder's owner, group and mode, as M(qbee.unprivileged.desired_state) takes it.
+      to, with that folder's owner, group and mode, as M(qbee.unprivileged.desired_state) takes it (where users other
+      than root can change that folder, the link is reported as C(link)).
   returned: always
   type: dict
   sample: {"/etc/sudoers.d/qbee-agent": {"exists": true, "type": "file", "owner": "root", "group": "root",
@@ -250,6 +251,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qbee.unprivileged.plugins.module_utils import fs, sudo, unit as units
+from ansible_collections.qbee.unprivileged.plugins.module_utils.declared import trusted
 from ansible_collections.qbee.unprivileged.plugins.module_utils.agent import (
     agent_type_problem, group_name, mask_secrets, owner_name, user_name)
 
@@ -340,6 +342,10 @@ def read_user(name):
     }
 
 
+# Seconds the agent user's systemd manager has to answer the preflight.
+USER_MANAGER_TIMEOUT = 30
+
+
 def show_units(module, argv, names):
     """ActiveState and UnitFileState of each unit named, as systemctl show lists them (blocks in the order asked)."""
     rc, out, _err = module.run_command(argv + ["show"] + list(names) + ["--no-pager", "--property=Id",
@@ -363,7 +369,10 @@ def read_user_manager(module, user, names):
     service = "user@%d.service" % user["uid"]
     manager["active"] = show_units(module, [systemctl], [service]).get(service, {}).get("active_state") == "active"
     if manager["active"]:
-        manager["units"] = show_units(module, [systemctl, "--user", "--machine", user["name"] + "@.host"], names)
+        # The user's own manager answers: bounded in time, as a manager the user controls may not answer at all.
+        limit = module.get_bin_path("timeout")
+        bounded = [limit, "-k", "5", str(USER_MANAGER_TIMEOUT)] if limit else []
+        manager["units"] = show_units(module, bounded + [systemctl, "--user", "--machine", user["name"] + "@.host"], names)
     return manager
 
 
@@ -428,12 +437,13 @@ def read_file(path):
 
 
 def trusted_folder(path):
-    """The fstat of the folder a link at path leads to, where fs.open_dir follows the link, else None."""
+    """The fstat of the folder a link at path leads to, where fs.open_dir follows the link and desired_state
+    would take the folder (only root can change it), else None."""
     try:
         st = fs.stat_dir(path)
     except (fs.UnsafePath, OSError):
         return None
-    return st if stat.S_ISDIR(st.st_mode) else None
+    return st if stat.S_ISDIR(st.st_mode) and trusted(st) else None
 
 
 def read_tree(path):
