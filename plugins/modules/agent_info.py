@@ -195,10 +195,9 @@ files:
     - For each path in O(files), C(exists), C(type) (C(file), C(link), C(directory) or C(other)),
       C(owner), C(group), C(mode) and C(content) (the text, or null when it is not a regular file,
       larger than 64 KiB or not UTF-8).
-    - A link is reported as C(link), with its own owner, except a link root owns in a folder only root can
-      change that leads to a folder (C(/sbin) on merged /usr) is reported as the C(directory) it leads
-      to, with that folder's owner, group and mode, as M(qbee.unprivileged.desired_state) takes it (where users other
-      than root can change that folder, the link is reported as C(link)).
+    - A link is reported as C(link), with its own owner. One exception, as M(qbee.unprivileged.desired_state) takes it,
+      is a link root owns, in a folder only root can change, to a folder only root can change (C(/sbin) on merged
+      /usr). It is reported as the C(directory) it leads to, with that folder's owner, group and mode.
   returned: always
   type: dict
   sample: {"/etc/sudoers.d/qbee-agent": {"exists": true, "type": "file", "owner": "root", "group": "root",
